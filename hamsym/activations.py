@@ -1,0 +1,106 @@
+"""Elementwise activations: a scalar SymPy function of one variable, and its derivative.
+
+The derivative comes from ``sympy.diff`` (the only place where hamsym lets SymPy
+differentiate: a scalar of one variable). Built-ins may also say how the
+derivative reads off the activation's *output* (tanh' = 1 - F^2): the code
+generator then reuses the forward buffer instead of recomputing tanh.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import sympy
+
+from .expr import Apply, DeclarationError, as_expr
+
+t = sympy.Symbol("t", real=True)      # the activation's argument
+F = sympy.Symbol("F", real=True)      # the activation's output, for output forms
+
+
+class Activation:
+    """A scalar function applied elementwise; call it on an expression."""
+
+    __slots__ = ("name", "expr", "latex", "output_form", "stable", "origin",
+                 "_derivative", "_given_derivative")
+
+    def __init__(self, name, expr, *, latex=None, derivative=None, output_form=None, stable=None):
+        self.name = name
+        self.expr = sympy.sympify(expr)
+        self.latex = latex or f"\\operatorname{{{name}}}"
+        self.output_form = output_form      # derivative written in F = f(t), if it exists
+        self.stable = stable                # numerically safer equal form, used for code only
+        self.origin = None                  # for a derivative: the activation it derives
+        self._given_derivative = derivative
+        self._derivative = None
+
+    def __call__(self, x):
+        return Apply(self, as_expr(x, f"{self.name}(...)"))
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and (self.name, self.expr) == (other.name, other.expr)
+
+    def __hash__(self):
+        return hash((self.name, self.expr))
+
+    def __repr__(self):
+        return f"Activation({self.name}: t -> {self.expr})"
+
+    @property
+    def derivative(self):
+        if self._derivative is None:
+            d = self._given_derivative if self._given_derivative is not None else sympy.diff(self.expr, t)
+            self._derivative = Activation(self.name + "_prime", d, latex=self.latex + "'",
+                                          output_form=self.output_form)
+            self._derivative.origin = self
+        return self._derivative
+
+
+
+tanh = Activation("tanh", sympy.tanh(t), latex="\\tanh", output_form=1 - F**2)
+sigmoid = Activation("sigmoid", 1 / (1 + sympy.exp(-t)), latex="\\sigma", output_form=F * (1 - F))
+# relu'(0) = 0, as in PyTorch
+relu = Activation("relu", sympy.Piecewise((t, t > 0), (0, True)), latex="\\operatorname{relu}",
+                  derivative=sympy.Piecewise((1, t > 0), (0, True)),
+                  output_form=sympy.Piecewise((1, F > 0), (0, True)))
+softplus = Activation("softplus", sympy.log(1 + sympy.exp(t)), latex="\\operatorname{softplus}",
+                      derivative=1 / (1 + sympy.exp(-t)),
+                      stable=sympy.Max(t, 0) + sympy.log(1 + sympy.exp(-sympy.Abs(t))))
+identity = Activation("identity", t, latex="\\operatorname{id}")
+sin = Activation("sin", sympy.sin(t), latex="\\sin")
+
+BUILTIN = {a.name: a for a in (tanh, sigmoid, relu, softplus, identity, sin)}
+
+_NOT_A_DERIVATIVE = (sympy.Derivative, sympy.Subs, sympy.DiracDelta)
+
+
+def activation(fn, name=None):
+    """Make an activation from a SymPy function of one variable.
+
+    ``fn`` may be a SymPy function class (``sympy.atan``), a ``sympy.Lambda`` of one
+    argument, or a Python callable mapping a SymPy symbol to an expression.
+    """
+    try:
+        if isinstance(fn, sympy.Lambda):
+            if len(fn.variables) != 1:
+                raise DeclarationError(f"activation {fn}: a Lambda of one variable is needed")
+            expr = fn(t)
+        else:
+            expr = sympy.sympify(fn(t))
+    except DeclarationError:
+        raise
+    except Exception as err:  # a user callable can fail in any way; say which one did
+        raise DeclarationError(f"activation {fn!r} could not be applied to a symbol: {err}") from err
+    name = name or getattr(fn, "__name__", None) or str(fn)
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise DeclarationError(f"activation name {name!r} is not a valid Python identifier; "
+                               "pass name='...'")
+    if expr.free_symbols - {t}:
+        raise DeclarationError(f"activation {name}: {expr} depends on "
+                               f"{sorted(map(str, expr.free_symbols - {t}))}, not only on its argument")
+    d = sympy.diff(expr, t)
+    if d.has(*_NOT_A_DERIVATIVE) or d.has(sympy.zoo, sympy.nan) or d.has(sympy.Function) and any(
+            isinstance(f, sympy.core.function.AppliedUndef) for f in d.atoms(sympy.Function)):
+        raise DeclarationError(f"activation {name} = {expr} is not differentiable: "
+                               f"SymPy gives d/dt = {d}")
+    return Activation(name, expr, latex=f"\\operatorname{{{name}}}")

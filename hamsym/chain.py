@@ -1,0 +1,98 @@
+"""The chain rule over a declared network: reverse-mode accumulation of adjoints.
+
+Each node knows its own vector-Jacobian product (``Expr.vjp``); this module only
+orders the sweep. Instantaneous neurons are kept as names: the adjoint of an
+instant h becomes a named backward message ``dH_dh``, so the results read like
+layer-by-layer backpropagation (``W2.T @ dH_do``) instead of one nested expression,
+and the code generator can materialize each message once.
+"""
+
+from __future__ import annotations
+
+from .expr import Var, add, walk
+
+
+def _graph(roots, instants):
+    """Nodes reachable from roots, children first; an instant's child is its definition."""
+    order, seen = [], set()
+    todo = list(roots)
+    while todo:
+        root = todo.pop()
+        for node in walk(root):
+            if node in seen:
+                continue
+            seen.add(node)
+            order.append(node)
+            if isinstance(node, Var) and node.kind == "instant":
+                todo.append(instants[node.name])
+    # walk() orders each tree; instants defined later can be visited first, so sort
+    # by a proper topological order over the whole graph
+    return _toposort(order, instants)
+
+
+def _toposort(nodes, instants):
+    def kids(n):
+        if isinstance(n, Var) and n.kind == "instant":
+            return (instants[n.name],)
+        return n.children()
+
+    done, out = set(), []
+    for n in nodes:
+        stack = [(n, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in done:
+                continue
+            if expanded:
+                done.add(node)
+                out.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((c, False) for c in reversed(kids(node)) if c not in done)
+    return out
+
+
+def gradients(seeds, wrt, instants, message_name=lambda name: f"dH_d{name}"):
+    """Adjoints of `wrt` for the scalar sum_i <seed_adjoint_i, seed_expr_i>.
+
+    seeds:    [(expr, adjoint)]; adjoint has expr's shape.
+    wrt:      Vars (states, weights) whose gradients are wanted.
+    instants: name -> definition.
+    Returns (grads: {var: expr}, messages: [(message Var, expr)] in evaluation order).
+    """
+    roots = [e for e, _ in seeds]
+    order = _graph(roots, instants)
+    targets = set(wrt)
+
+    # which nodes lead to a variable we differentiate: only those get adjoints
+    live = set()
+    for node in order:
+        kids = (instants[node.name],) if isinstance(node, Var) and node.kind == "instant" \
+            else node.children()
+        if node in targets or any(k in live for k in kids):
+            live.add(node)
+
+    pending = {}
+    for expr, adj in seeds:
+        if expr in live:
+            pending.setdefault(expr, []).append(adj)
+
+    grads, messages = {}, []
+    for node in reversed(order):
+        if node not in pending:
+            continue
+        g = add(*pending.pop(node))
+        if isinstance(node, Var):
+            if node.kind == "instant":
+                msg = Var(message_name(node.name), node.shape, "message")
+                messages.append((msg, g))
+                pending.setdefault(instants[node.name], []).append(msg)
+            elif node in targets:
+                grads[node] = g
+            continue
+        for child, contribution in node.vjp(g):
+            if child in live:
+                pending.setdefault(child, []).append(contribution)
+    for v in wrt:
+        grads.setdefault(v, None)
+    return grads, messages
