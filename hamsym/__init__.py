@@ -17,3 +17,8 @@ __all__ = [
     "activation", "derive", "dot", "identity", "relu", "sigmoid", "sin", "softmax",
     "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "total",
 ]
+
+from .codegen.render import generate, load, render  # noqa: E402
+from .codegen.schedule import FrozenWeightsWarning  # noqa: E402
+
+__all__ += ["FrozenWeightsWarning", "generate", "load", "render"]

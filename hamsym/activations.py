@@ -58,7 +58,9 @@ class Activation:
 
 
 tanh = Activation("tanh", sympy.tanh(t), latex="\\tanh", output_form=1 - F**2)
-sigmoid = Activation("sigmoid", 1 / (1 + sympy.exp(-t)), latex="\\sigma", output_form=F * (1 - F))
+_sig = 1 / (1 + sympy.exp(-t))
+sigmoid = Activation("sigmoid", _sig, latex="\\sigma", derivative=_sig * (1 - _sig),
+                     output_form=F * (1 - F))
 # relu'(0) = 0, as in PyTorch
 relu = Activation("relu", sympy.Piecewise((t, t > 0), (0, True)), latex="\\operatorname{relu}",
                   derivative=sympy.Piecewise((1, t > 0), (0, True)),
@@ -99,8 +101,11 @@ def activation(fn, name=None):
         raise DeclarationError(f"activation {name}: {expr} depends on "
                                f"{sorted(map(str, expr.free_symbols - {t}))}, not only on its argument")
     d = sympy.diff(expr, t)
-    if d.has(*_NOT_A_DERIVATIVE) or d.has(sympy.zoo, sympy.nan) or d.has(sympy.Function) and any(
-            isinstance(f, sympy.core.function.AppliedUndef) for f in d.atoms(sympy.Function)):
+    undefined = d.atoms(sympy.core.function.AppliedUndef)
+    if d.has(*_NOT_A_DERIVATIVE) or d.has(sympy.zoo, sympy.nan) or undefined:
         raise DeclarationError(f"activation {name} = {expr} is not differentiable: "
                                f"SymPy gives d/dt = {d}")
+    from .codegen.scalar import scalar_code
+    scalar_code(expr, {t: "t"}, name)          # fail now, not at generation time
+    scalar_code(d, {t: "t"}, name + "'")
     return Activation(name, expr, latex=f"\\operatorname{{{name}}}")

@@ -37,8 +37,9 @@ def _hyper_values(net, values):
     out = {}
     for name, default in DEFAULTS.items():
         value = values.pop(name, default)
-        if name == "theta_neurons" and value is None:
-            value = out["theta"]
+        if name == "theta_neurons" and value is None:   # follows theta unless given
+            out[name] = None
+            continue
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise DeclarationError(f"derive({net.name}): {name}={value!r} must be a real number")
         out[name] = float(value)

@@ -1,0 +1,336 @@
+"""Lowering matrix expressions to loops over arrays.
+
+An expression of shape (n, m) is printed *at an index* (i, j): sums, scalings,
+Hadamard products, activations and outer products become one scalar expression
+inside a single loop, so a layer's elementwise work is fused. Only reductions
+(a matrix product with an inner dimension > 1, a norm, a dot, a softmax) need a
+loop of their own and a buffer: they are "materialized" once and then read by
+index. A matrix-vector product used exactly once is fused into the row loop of
+the expression that uses it (the forward pass of a layer is then one loop).
+
+Vectors (n, 1) live in 1-D arrays, matrices in 2-D C-ordered arrays, scalars in
+locals. All sizes are compile-time constants in the emitted code.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .. import expr as E
+from ..activations import F, t
+from .scalar import scalar_code
+
+
+def _is_reduction(e):
+    return (isinstance(e, E.MatMul) and e.args[0].shape[1] > 1) or isinstance(
+        e, (E.SumSquares, E.Inner, E.SumAll, E.Softmax, E.CrossEntropy))
+
+
+def _array_shape(shape):
+    """Storage shape: vectors (either orientation) are 1-D."""
+    if shape == ():
+        return ()
+    n, m = shape
+    return (n * m,) if 1 in (n, m) else (n, m)
+
+
+def evaluated_children(node, stored):
+    """Children whose values the code computes: a derivative that reads off a
+    stored output (tanh' = 1 - h^2) reads that output instead of its argument."""
+    act = getattr(node, "activation", None)
+    if act is not None and act.origin is not None and act.output_form is not None:
+        out = E.Apply(act.origin, node.args[0])
+        if out in stored:
+            return (out,)
+    return node.children()
+
+
+def walk_evaluated(root, stored):
+    """Nodes evaluated for root, children first; stored nodes are not entered."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        if node is root or node not in stored:
+            stack.extend((c, False) for c in reversed(evaluated_children(node, stored)))
+    return order
+
+
+class Lowering:
+    """Accumulates the body of a step function: lines of code and work buffers."""
+
+    def __init__(self, uses):
+        self.lines = []
+        self.buffers = {}       # name -> storage shape
+        self.known = {}         # Expr -> name of the array or local holding it
+        self.inline = {}        # Expr -> scalar code valid inside the current loop only
+        self.uses = uses        # Expr -> number of places using it, to decide fusion
+        self._count = Counter()
+
+    # -- names ---------------------------------------------------------------------------
+    def fresh(self, prefix):
+        n = self._count[prefix]
+        self._count[prefix] += 1
+        return f"_{prefix}{n}"
+
+    def emit(self, line, depth=0):
+        self.lines.append("    " * depth + line)
+
+    def buffer(self, name, shape):
+        self.buffers[name] = _array_shape(shape)
+        return name
+
+    # -- reading an expression at an index -------------------------------------------------
+    @staticmethod
+    def ref(name, shape, i, j):
+        if shape == ():
+            return name
+        n, m = shape
+        if m == 1:
+            return f"{name}[{i}]"
+        if n == 1:
+            return f"{name}[{j}]"
+        return f"{name}[{i}, {j}]"
+
+    def at(self, e, i, j, pre):
+        """Code for entry (i, j) of e; temporaries needed first are appended to `pre`."""
+        if e in self.inline:
+            return self.inline[e]
+        if e in self.known:
+            return self.ref(self.known[e], e.shape, i, j)
+        if isinstance(e, E.Var):
+            return self.ref(e.name, e.shape, i, j)
+        if isinstance(e, E.Const):
+            return repr(float(e.value))
+        if isinstance(e, E.Zero):
+            return "0.0"
+        if isinstance(e, E.Ones):
+            return "1.0"
+        if isinstance(e, E.Add):
+            out = self.at(e.args[0], i, j, pre)
+            for a in e.args[1:]:
+                if isinstance(a, E.Scale) and E.is_const(a.args[0], -1):
+                    out += " - " + self.at(a.args[1], i, j, pre)
+                else:
+                    out += " + " + self.at(a, i, j, pre)
+            return f"({out})"
+        if isinstance(e, (E.Scale, E.Hadamard)):
+            a, b = e.args
+            return f"({self.at(a, i, j, pre)} * {self.at(b, i, j, pre)})"
+        if isinstance(e, E.Reciprocal):
+            return f"(1.0 / {self.at(e.args[0], i, j, pre)})"
+        if isinstance(e, E.Transpose):
+            return self.at(e.args[0], j, i, pre)
+        if isinstance(e, E.MatMul) and e.args[0].shape[1] == 1:       # outer product
+            a, b = e.args
+            return f"({self.at(a, i, '0', pre)} * {self.at(b, '0', j, pre)})"
+        if isinstance(e, E.Apply):
+            return self._activation(e, i, j, pre)
+        raise AssertionError(f"{type(e).__name__} `{e}` reached elementwise code unmaterialized")
+
+    def _activation(self, e, i, j, pre):
+        act, x = e.activation, e.args[0]
+        if act.origin is not None and act.output_form is not None:
+            out = E.Apply(act.origin, x)
+            if out in self.known:             # f' read off f's stored output
+                return "(" + scalar_code(act.output_form, {F: self.at(out, i, j, pre)}, act.name) + ")"
+        arg = self.fresh("a")
+        pre.append(f"{arg} = {self.at(x, i, j, pre)}")
+        body = act.stable if act.stable is not None else act.expr
+        return "(" + scalar_code(body, {t: arg}, act.name) + ")"
+
+    # -- materializing -------------------------------------------------------------------
+    def prepare(self, e, fuse=()):
+        """Materialize the reductions inside e (except the matvecs in `fuse`)."""
+        for node in walk_evaluated(e, self.known):
+            if node in self.known or node in fuse:
+                continue
+            if _is_reduction(node):
+                self.materialize(node)
+
+    def operand(self, e):
+        """Make e readable by index cheaply: a declared array or a stored buffer."""
+        if isinstance(e, E.Var) or e in self.known:
+            return e
+        if isinstance(e, E.Transpose) and isinstance(e.args[0], E.Var):
+            return e
+        self.materialize(e)
+        return e
+
+    def materialize(self, e, name=None):
+        if e in self.known:
+            return self.known[e]
+        if isinstance(e, E.MatMul) and e.args[0].shape[1] > 1:
+            name = self._matmul(e, name)
+        elif isinstance(e, (E.SumSquares, E.Inner, E.SumAll)):
+            name = self._sum(e, name)
+        elif isinstance(e, E.Softmax):
+            name = self._softmax(e, name)
+        elif isinstance(e, E.CrossEntropy):
+            name = self._cross_entropy(e, name)
+        else:
+            name = self.assign(e, name)
+        self.known[e] = name
+        return name
+
+    def fusable(self, e):
+        """Matvecs W @ v used once, with W a declared matrix: fused into a row loop."""
+        return {n for n in E.walk(e) if isinstance(n, E.MatMul) and n.shape[1] == 1
+                and n.shape[0] > 1 and n.args[0].shape[1] > 1 and isinstance(n.args[0], E.Var)
+                and n not in self.known and self.uses[n] == 1}
+
+    def assign(self, e, name=None):
+        """Evaluate e elementwise into a new buffer `name` (or local, for scalars)."""
+        fuse = self.fusable(e) if e.shape != () and e.shape[1] == 1 else set()
+        self.prepare(e, fuse)
+        for m in fuse:
+            self.operand(m.args[1])
+        if e.shape == ():
+            name = name or self.fresh("s")
+            pre = []
+            value = self.at(e, "0", "0", pre)
+            for line in pre:
+                self.emit(line)
+            self.emit(f"{name} = {value}")
+            return name
+        name = name or self.fresh("t")
+        self.buffer(name, e.shape)
+        self._loops(e.shape, lambda i, j, depth: self._store(e, name, i, j, depth, fuse))
+        return name
+
+    def _store(self, e, name, i, j, depth, fuse):
+        for k, mv in enumerate(sorted(fuse, key=str)):
+            acc = f"_acc{k}"
+            w, v = mv.args
+            self.emit(f"{acc} = 0.0", depth)
+            self.emit(f"for _r in range({w.shape[1]}):", depth)
+            self.emit(f"{acc} += {w.name}[{i}, _r] * {self.at(v, '_r', '0', [])}", depth + 1)
+            self.inline[mv] = acc
+        pre = []
+        value = self.at(e, i, j, pre)
+        self.inline.clear()
+        for line in pre:
+            self.emit(line, depth)
+        self.emit(f"{self.ref(name, e.shape, i, j)} = {value}", depth)
+
+    def _loops(self, shape, body):
+        n, m = shape
+        if m == 1 or n == 1:
+            var = "_i" if m == 1 else "_j"
+            self.emit(f"for {var} in range({max(n, m)}):")
+            body("_i" if m == 1 else "0", "_j" if n == 1 else "0", 1)
+        else:
+            self.emit(f"for _i in range({n}):")
+            self.emit(f"for _j in range({m}):", 1)
+            body("_i", "_j", 2)
+
+    def _matmul(self, e, name):
+        a, b = (self.operand(x) for x in e.args)
+        n, k = a.shape
+        m = b.shape[1]
+        name = name or self.fresh("t")
+        self.buffer(name, e.shape)
+        if m == 1 and n > 1 and isinstance(a, E.Transpose) and a not in self.known:
+            # W.T @ v: walk W by rows (contiguous) and scatter, instead of strided columns
+            self.emit(f"for _i in range({n}):")
+            self.emit(f"{name}[_i] = 0.0", 1)
+            self.emit(f"for _r in range({k}):")
+            self.emit(f"_c = {self.at(b, '_r', '0', [])}", 1)
+            self.emit(f"for _i in range({n}):", 1)
+            self.emit(f"{name}[_i] += {self.at(a.args[0], '_r', '_i', [])} * _c", 2)
+            return name
+
+        if (n, m) == (1, 1):                                     # a.T @ b, a 1x1 matrix
+            self.emit("_acc = 0.0")
+            self.emit(f"for _r in range({k}):")
+            self.emit(f"_acc += {self.at(a, '0', '_r', [])} * {self.at(b, '_r', '0', [])}", 1)
+            self.emit(f"{name}[0] = _acc")
+            return name
+
+        def body(i, j, depth):
+            self.emit("_acc = 0.0", depth)
+            self.emit(f"for _r in range({k}):", depth)
+            self.emit(f"_acc += {self.at(a, i, '_r', [])} * {self.at(b, '_r', j, [])}", depth + 1)
+            self.emit(f"{self.ref(name, e.shape, i, j)} = _acc", depth)
+        self._loops(e.shape, body)
+        return name
+
+    def _sum(self, e, name):
+        name = name or self.fresh("s")
+        x = e.args[0]
+        self.prepare(e.args[0])
+        if isinstance(e, E.Inner):
+            self.prepare(e.args[1])
+        self.emit(f"{name} = 0.0")
+
+        def body(i, j, depth):
+            pre = []
+            if isinstance(e, E.SumSquares):
+                v = self.at(x, i, j, pre)
+                term = f"_v * _v"
+            elif isinstance(e, E.Inner):
+                v = f"{self.at(x, i, j, pre)} * {self.at(e.args[1], i, j, pre)}"
+                term = "_v"
+            else:
+                v = self.at(x, i, j, pre)
+                term = "_v"
+            for line in pre:
+                self.emit(line, depth)
+            self.emit(f"_v = {v}", depth)
+            self.emit(f"{name} += {term}", depth)
+        self._loops(x.shape, body)
+        return name
+
+    def _softmax(self, e, name):
+        z = self.operand(e.args[0])
+        n = z.shape[0]
+        name = name or self.fresh("t")
+        self.buffer(name, e.shape)
+        self.emit(f"_mx = {self.at(z, '0', '0', [])}")
+        self.emit(f"for _i in range(1, {n}):")
+        self.emit(f"_mx = max(_mx, {self.at(z, '_i', '0', [])})", 1)
+        self.emit("_se = 0.0")
+        self.emit(f"for _i in range({n}):")
+        self.emit(f"{name}[_i] = math.exp({self.at(z, '_i', '0', [])} - _mx)", 1)
+        self.emit(f"_se += {name}[_i]", 1)
+        self.emit(f"for _i in range({n}):")
+        self.emit(f"{name}[_i] /= _se", 1)
+        return name
+
+    def _cross_entropy(self, e, name):
+        # logsumexp(z) * sum(y) - y.z, with the max subtracted for range safety
+        z, y = self.operand(e.args[0]), self.operand(e.args[1])
+        n = z.shape[0]
+        name = name or self.fresh("s")
+        zi, yi = self.at(z, "_i", "0", []), self.at(y, "_i", "0", [])
+        self.emit(f"_mx = {self.at(z, '0', '0', [])}")
+        self.emit(f"for _i in range(1, {n}):")
+        self.emit(f"_mx = max(_mx, {zi})", 1)
+        self.emit("_se = 0.0")
+        self.emit("_sy = 0.0")
+        self.emit("_yz = 0.0")
+        self.emit(f"for _i in range({n}):")
+        self.emit(f"_se += math.exp({zi} - _mx)", 1)
+        self.emit(f"_sy += {yi}", 1)
+        self.emit(f"_yz += {yi} * {zi}", 1)
+        self.emit(f"{name} = (_mx + math.log(_se)) * _sy - _yz")
+        return name
+
+
+def count_uses(exprs, named):
+    """In how many of the given expressions each node is evaluated.
+
+    Nodes in `named` (instant definitions, stored under their names) are not
+    looked into except at their own definition, and a derivative that reads off
+    a stored output (tanh' = 1 - h^2) does not evaluate its argument again.
+    """
+    uses = Counter()
+    for root in exprs:
+        uses.update(walk_evaluated(root, named))
+    return uses

@@ -1,0 +1,169 @@
+"""Rendering, stamping and writing generated modules.
+
+A module is a pure function of the derived system, the schedule, the dtype and
+the hamsym/numba/Python versions: the same inputs give byte-identical source (no
+timestamps, everything ordered). Its SPEC_HASH is the SHA-256 of the source with
+the hash line blanked, so `load` can tell a fresh file from a stale or foreign
+one by content alone. Files are written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from .schedule import Schedule
+from .step import lower_step
+
+_HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
+_SCALARS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
+
+
+def current_versions():
+    import numba
+    return {"hamsym": __version__, "numba": numba.__version__,
+            "python": "{}.{}".format(*sys.version_info[:2])}
+
+
+def _environment():
+    loader = jinja2.FunctionLoader(
+        lambda name: importlib.resources.files("hamsym.templates").joinpath(name).read_text())
+    return jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+def _storage(shape):
+    return (shape[0] * shape[1],) if 1 in shape else shape
+
+
+def _ordered_dict_repr(d):
+    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "}"
+
+
+def render(system, *, scheme="nonlocal", reset_neuron_costate=False, reset_weight_costate=False,
+           dtype="float64", versions=None):
+    """The source of the integrator module for `system` (a str)."""
+    schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate)
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
+    net = system.net
+    code = lower_step(system, schedule)
+    weights, states = net.of_kind("weight"), net.of_kind("state")
+    data = net.of_kind("input") + net.of_kind("target")
+    params = net.of_kind("param")
+    p = system.costates
+    arrays = [w.name for w in weights] + [p[w].name for w in weights] + \
+        [x.name for x in states] + [p[x].name for x in states]
+    scalars = list(_SCALARS) + [q.name for q in params]
+    work = list(code.buffers)
+    step_args = arrays + [d.name for d in data] + scalars + work
+    run_args = arrays + [f"{d.name}_stream" for d in data] + scalars + work + ["losses"]
+    run_call = arrays + [f"{d.name}_stream[_k]" for d in data] + scalars + work
+    layout = [("weights", ", ".join(a for a in arrays[:len(weights)]) or "-"),
+              ("weight costates", ", ".join(arrays[len(weights):2 * len(weights)]) or "-"),
+              ("states, state costates", ", ".join(arrays[2 * len(weights):]) or "-"),
+              ("inputs, targets", ", ".join(d.name for d in data) or "-"),
+              ("hyperparameters, params", ", ".join(scalars)),
+              ("work buffers", ", ".join(work) or "-")]
+    hyper = {k: system.hyper[k] for k in _SCALARS}
+    versions = versions or current_versions()
+    context = dict(
+        name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
+        schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
+        has_states=bool(states), layout=layout, spec_hash="",
+        inputs=_ordered_dict_repr({v.name: _storage(v.shape) for v in net.of_kind("input")}),
+        targets=_ordered_dict_repr({v.name: _storage(v.shape) for v in net.of_kind("target")}),
+        weights=_ordered_dict_repr({v.name: _storage(v.shape) for v in weights}),
+        params=_ordered_dict_repr({q.name: net.defaults[q.name] for q in params}),
+        hyper=_ordered_dict_repr(hyper),
+        work=_ordered_dict_repr(code.buffers),
+        step_args=", ".join(step_args), run_args=", ".join(run_args),
+        run_call=", ".join(run_call), body=code.lines,
+        arrays_tuple="".join(f"self.weights[{w.name!r}], " for w in weights) +
+                     "".join(f"self.costates[{w.name!r}], " for w in weights) +
+                     "".join(f"self.states[{x.name!r}], " for x in states) +
+                     "".join(f"self.costates[{x.name!r}], " for x in states),
+        scalar_names=repr(tuple(scalars)),
+        data_names=", ".join(d.name for d in data),
+    )
+    context["states"] = _ordered_dict_repr({x.name: _storage(x.shape) for x in states}) \
+        if states else "{}"
+    source = _environment().get_template("module.py.jinja").render(context)
+    return _stamp(source)
+
+
+def _stamp(source):
+    digest = hashlib.sha256(_HASH_LINE.sub('SPEC_HASH = ""', source).encode()).hexdigest()
+    return _HASH_LINE.sub(f'SPEC_HASH = "{digest}"', source, count=1)
+
+
+def is_hamsym_module(text):
+    """True when text is a generated module whose hash matches its own content."""
+    m = _HASH_LINE.search(text)
+    return bool(m) and _stamp(_HASH_LINE.sub('SPEC_HASH = ""', text)) == text
+
+
+def write_atomic(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate(system, path=None, **options):
+    """Write the integrator module for `system` to `path` (default generated/<name>.py).
+
+    Rewrites the file only when its content would change (so Numba's cache stays
+    valid); a stale file is replaced, and a file that is not a hamsym module is
+    replaced with a warning. Returns the path. Options: scheme ('nonlocal' or
+    'local'), reset_neuron_costate, reset_weight_costate, dtype ('float64'/'float32').
+    """
+    path = Path(path) if path is not None else Path("generated") / f"{system.net.name}.py"
+    source = render(system, **options)
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = None
+    if old == source:
+        return path
+    if old is not None and not is_hamsym_module(old):
+        warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it", stacklevel=2)
+    write_atomic(path, source)
+    return path
+
+
+def load(system, path=None, **options):
+    """Generate (if stale) and import the integrator module; returns the module."""
+    path = generate(system, path, **options)
+    source = path.read_text(encoding="utf-8")
+    digest = _HASH_LINE.search(source).group(0).split('"')[1]
+    name = f"_hamsym_{system.net.name}_{digest[:16]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
