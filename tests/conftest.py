@@ -1,0 +1,19 @@
+import pytest
+
+import hamsym as hs
+
+
+@pytest.fixture(scope="session")
+def gen_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("generated")
+
+
+@pytest.fixture
+def load(gen_dir):
+    """Generate and import a module; modules are shared across the session so each
+    distinct one is compiled by Numba once."""
+    def _load(system, name=None, **options):
+        tag = "_".join(f"{k}-{v}" for k, v in sorted(options.items()))
+        path = gen_dir / f"{name or system.net.name}{'_' + tag if tag else ''}.py"
+        return hs.load(system, path, **options)
+    return _load

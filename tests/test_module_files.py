@@ -1,0 +1,139 @@
+"""Generated files: standalone, deterministic, atomic, never silently stale."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import hamsym as hs
+from hamsym.codegen import render as R
+from hamsym.zoo import mlp
+
+
+def _system(sizes=(3, 5, 2), theta=0.3, name="small"):
+    return hs.derive(mlp(list(sizes), name=name), theta=theta)
+
+
+def test_module_runs_without_hamsym_sympy_or_jinja(tmp_path):
+    path = hs.generate(_system(), tmp_path / "standalone.py")
+    script = textwrap.dedent(f"""
+        import sys, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in ("hamsym", "sympy", "jinja2"):
+                    raise ImportError("blocked " + name)
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np, standalone
+        integ = standalone.Integrator(seed=0)
+        losses = integ.run(np.ones((20, 3)), np.zeros((20, 2)))
+        assert losses[-1] < losses[0], losses
+        bad = [m for m in sys.modules if m.split(".")[0] in ("hamsym", "sympy", "jinja2")]
+        assert not bad, bad
+        print("ok", losses[0], losses[-1])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")
+
+
+def test_same_spec_gives_identical_bytes_in_fresh_processes(tmp_path):
+    code = ("import hamsym as hs; from hamsym.zoo import mlp; import sys; "
+            "sys.stdout.write(hs.render(hs.derive(mlp([3, 5, 4, 2], [hs.tanh, hs.relu], "
+            "loss='cross_entropy'), theta=0.2)))")
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   env=env, timeout=300, check=True).stdout)
+    assert outs[0] == outs[1]
+    assert "SPEC_HASH" in outs[0] and R.is_hamsym_module(outs[0])
+
+
+def test_unchanged_file_is_not_rewritten(tmp_path):
+    path = hs.generate(_system(), tmp_path / "m.py")
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))
+    hs.generate(_system(), path)
+    assert path.stat().st_mtime_ns == stamp - 10**9          # left alone: numba's cache holds
+
+
+def test_stale_file_is_regenerated(tmp_path):
+    path = hs.generate(_system(theta=0.3), tmp_path / "m.py")
+    hs.generate(_system(theta=0.7), path)                    # another spec, same path
+    assert "'theta': 0.7" in path.read_text()
+    mod = hs.load(_system(theta=0.7), path)
+    assert mod.HYPER["theta"] == 0.7
+
+
+def test_edited_or_foreign_file_is_replaced_with_a_warning(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("print('not generated')\n")
+    with pytest.warns(UserWarning, match="not a hamsym module"):
+        hs.load(_system(), path)
+    assert R.is_hamsym_module(path.read_text())
+    path.write_text(path.read_text().replace("_aw = 1.0 + flip * theta", "_aw = 1.0"))
+    assert not R.is_hamsym_module(path.read_text())
+    with pytest.warns(UserWarning, match="not a hamsym module"):
+        mod = hs.load(_system(), path)
+    assert R.is_hamsym_module(path.read_text())
+    assert mod.SPEC_HASH in path.read_text()
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = hs.generate(_system(theta=0.3), tmp_path / "m.py")
+    before = path.read_text()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(R.os, "replace", boom)
+    with pytest.raises(OSError):
+        hs.generate(_system(theta=0.9), path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
+
+
+def test_local_with_weight_reset_warns_and_freezes(load):
+    with pytest.warns(hs.FrozenWeightsWarning):
+        mod = load(_system(), name="frozen", scheme="local", reset_weight_costate=True)
+    integ = mod.Integrator(seed=0)
+    w0 = {k: v.copy() for k, v in integ.weights.items()}
+    with pytest.warns(UserWarning, match="frozen"):
+        integ.run(np.ones((10, 3)), np.zeros((10, 2)))
+    for k in w0:
+        np.testing.assert_array_equal(integ.weights[k], w0[k])
+
+
+def test_beta_zero_warns(load):
+    mod = load(_system())
+    integ = mod.Integrator(seed=0, beta=0.0)
+    with pytest.warns(UserWarning, match="beta = 0"):
+        integ.step(np.ones(3), np.zeros(2))
+
+
+def test_integrator_checks_its_inputs(load):
+    mod = load(_system())
+    with pytest.raises(TypeError, match="unknown hyperparameter"):
+        mod.Integrator(gama=1.0)
+    with pytest.raises(KeyError, match="unknown weight"):
+        mod.Integrator(weights={"W9": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="W1"):
+        mod.Integrator(weights={"W1": np.zeros((3, 5))})
+    integ = mod.Integrator(weights={"W1": np.ones((5, 3)), "b1": np.ones((5, 1))})
+    np.testing.assert_array_equal(integ.weights["b1"], np.ones(5))
+    with pytest.raises(ValueError, match="u: expected shape"):
+        integ.step(np.ones(4), np.zeros(2))
+    with pytest.raises(ValueError, match="same length"):
+        integ.run(np.ones((5, 3)), np.zeros((4, 2)))
+    assert integ.run(np.ones((0, 3)), np.zeros((0, 2))).shape == (0,)
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(hs.DeclarationError, match="unknown scheme"):
+        hs.render(_system(), scheme="jacobi-ish")
+    with pytest.raises(ValueError, match="dtype"):
+        hs.render(_system(), dtype="float16")
