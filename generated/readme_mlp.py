@@ -23,9 +23,11 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
     p_W2' = flip*(theta/delta*p_W2 - gamma*(W2 @ h + b2 - y) @ h.T)
     p_b2' = flip*(theta/delta*p_b2 - gamma*(W2 @ h + b2 - y))
 
-Discrete step k -> k+1 (all derivatives at step k; flip = s):
-    instants and messages as above, then
-    p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw;  w+ = w - delta*beta*p_w+
+Discrete step k -> k+1 (Euler; flip = s; theta per step):
+    x+ = x + delta*f_x;  p_x+ = (1 + flip*theta_neurons) p_x - delta*flip*dH/dx
+    p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw;  w+ = w - delta*beta*p_w
+    scheme nonlocal (Gauss-Seidel over the whole network): states swept forward with
+    the newest values, costates backward, then weights; w+ uses the new p_w
 
 Argument layout of step() (run() takes the same, with each input/target a stream
 of shape (T, n) and a losses array of shape (T,) last):
@@ -44,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "458ee31323510d28b98f98a4c8bcd0382f75a845ee63347c85b213a792dba764"
+SPEC_HASH = "b9e34915d2c80ca16cbaa966f61f12574865e2031b678375716f00d47cfe982a"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -70,13 +72,13 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "c
 
 
 @numba.njit(**_JIT)
-def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh):
-    """One HL step in place; returns the loss at step k (before the update)."""
+def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh):
+    """Update of unit net: W1, b1, W2, b2; returns its loss terms at step k."""
     _aw = 1.0 + flip * theta
     _ax = 1.0 + flip * theta_neurons
     _ds = delta * flip
     _db = delta * beta
-    # -- forward: instantaneous neurons, dynamics, loss
+    # -- forward: instantaneous neurons and loss, at step k
     for _i in range(16):
         _acc0 = 0.0
         for _r in range(4):
@@ -94,7 +96,7 @@ def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta
         _s0 += _v * _v
     _l = (0.5 * _s0)
     _loss = _l
-    # -- backward: messages dH/dh, gradients dH/dx
+    # -- backward messages dH/dh, at step k
     for _i in range(2):
         _t1[_i] = (_t0[_i] + b2[_i] - y[_i])
     for _i in range(16):
@@ -124,6 +126,14 @@ def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta
         _p = _aw * p_b2[_i] - _ds * (gamma * _t1[_i])
         b2[_i] -= _db * _p
         p_b2[_i] = _p
+    return _loss
+
+
+@numba.njit(**_JIT)
+def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh):
+    """One HL step in place; returns the loss at step k (before the update)."""
+    _loss = 0.0
+    _loss += update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh)
     return _loss
 
 

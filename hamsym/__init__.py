@@ -4,7 +4,7 @@ Declare a network (`Network`), derive Hamilton's equations (`derive`), generate 
 standalone integrator module (`generate`, `load`).
 """
 
-from .activations import Activation, activation, identity, relu, sigmoid, sin, softplus, tanh
+from .activations import Activation, activation, cos, identity, relu, sigmoid, sin, softplus, tanh
 from .expr import DeclarationError, ShapeError, dot, softmax, softmax_cross_entropy, sum_squares, total
 from .hamiltonian import derive
 from .network import Network
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "DeclarationError", "Equation", "Network", "ShapeError", "System",
-    "activation", "derive", "dot", "identity", "relu", "sigmoid", "sin", "softmax",
+    "activation", "cos", "derive", "dot", "identity", "relu", "sigmoid", "sin", "softmax",
     "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "total",
 ]
 

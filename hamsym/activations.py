@@ -35,7 +35,8 @@ class Activation:
         self._derivative = None
 
     def __call__(self, x):
-        return Apply(self, as_expr(x, f"{self.name}(...)"))
+        x = as_expr(x, f"{self.name}(...)")
+        return x if self.expr == t else Apply(self, x)
 
     def __eq__(self, other):
         return isinstance(other, Activation) and (self.name, self.expr) == (other.name, other.expr)
@@ -70,8 +71,9 @@ softplus = Activation("softplus", sympy.log(1 + sympy.exp(t)), latex="\\operator
                       stable=sympy.Max(t, 0) + sympy.log(1 + sympy.exp(-sympy.Abs(t))))
 identity = Activation("identity", t, latex="\\operatorname{id}")
 sin = Activation("sin", sympy.sin(t), latex="\\sin")
+cos = Activation("cos", sympy.cos(t), latex="\\cos")
 
-BUILTIN = {a.name: a for a in (tanh, sigmoid, relu, softplus, identity, sin)}
+BUILTIN = {a.name: a for a in (tanh, sigmoid, relu, softplus, identity, sin, cos)}
 
 _NOT_A_DERIVATIVE = (sympy.Derivative, sympy.Subs, sympy.DiracDelta)
 

@@ -283,6 +283,8 @@ def scale(c, x):
         return Const(c.value * x.value)
     if isinstance(x, Scale):
         inner_c, inner_x = x.args
+        if isinstance(inner_c, Reciprocal) and inner_c.args[0] == c:     # c * (y / c) = y
+            return inner_x
         if isinstance(c, Const) and isinstance(inner_c, Const):
             return scale(Const(c.value * inner_c.value), inner_x)
         if isinstance(inner_c, Const):               # numbers float to the front
@@ -356,7 +358,8 @@ class Transpose(Expr):
 
 
 def transpose(a):
-    """Transposes are pushed down to the leaves, so code only ever transposes an array."""
+    """Transposes stay on the expression they transpose (code reads them by swapped
+    index), so a transposed layer output is still recognized as that output."""
     if a.is_scalar:
         return a
     shape = (a.shape[1], a.shape[0])
@@ -364,16 +367,8 @@ def transpose(a):
         return a.args[0]
     if isinstance(a, (Zero, Ones)):
         return type(a)(shape)
-    if isinstance(a, Add):
-        return add(*(transpose(t) for t in a.args))
     if isinstance(a, Scale):
         return scale(a.args[0], transpose(a.args[1]))
-    if isinstance(a, MatMul):
-        return matmul(transpose(a.args[1]), transpose(a.args[0]))
-    if isinstance(a, Hadamard):
-        return hadamard(transpose(a.args[0]), transpose(a.args[1]))
-    if isinstance(a, Apply):
-        return Apply(a.activation, transpose(a.args[0]))
     return Transpose(a, shape=shape)
 
 
@@ -433,7 +428,10 @@ class Apply(Expr):
 
     def vjp(self, g):
         x = self.args[0]
-        return ((x, hadamard(g, Apply(self.activation.derivative, x))),)
+        d = self.activation.derivative
+        if d.expr.is_Number:                      # a linear activation: just scale
+            return ((x, scale(Const(d.expr), g)),)
+        return ((x, hadamard(g, Apply(d, x))),)
 
 
 # -- reductions to a scalar, and softmax --------------------------------------------------
@@ -578,11 +576,18 @@ def rebuild(node, args):
     if args == node.args:
         return node
     if isinstance(node, Add):
-        return add(*args)
+        # not flattened: a substituted definition (o = W h + b) stays a node of its own
+        kept = [a for a in args if not is_zero(a)]
+        return Add(*kept, shape=node.shape) if len(kept) > 1 and not all(
+            isinstance(a, Const) for a in kept) else add(*kept, *([] if kept else args))
     if isinstance(node, Scale):
         return scale(*args)
     if isinstance(node, Reciprocal):
         return reciprocal(*args)
+    # products keep their structure too: pulling a scalar out of a substituted
+    # message would hide it from the code generator's sharing of stored values
+    if isinstance(node, (MatMul, Hadamard)) and not any(is_zero(a) for a in args):
+        return type(node)(*args, shape=node.shape)
     if isinstance(node, MatMul):
         return matmul(*args)
     if isinstance(node, Transpose):
@@ -607,3 +612,12 @@ def substitute(expr, table):
         else:
             done[node] = node
     return done[expr]
+
+
+def expand(expr, table):
+    """Substitute named definitions (instants, messages) until none is left."""
+    while True:
+        new = substitute(expr, table)
+        if new == expr:
+            return expr
+        expr = new

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .expr import Var, substitute
+from .expr import Var, expand
 from .sympy_form import to_sympy
 
 
@@ -81,11 +81,7 @@ class System:
         """expr with backward messages and instantaneous neurons substituted away."""
         table = {m: e for m, e in self.messages}
         table.update({self.net.vars[n]: e for n, e in self.net.instants.items()})
-        while True:
-            new = substitute(expr, table)
-            if new == expr:
-                return expr
-            expr = new
+        return expand(expr, table)
 
     def sympy(self):
         """All equations as SymPy Eq objects: control law, messages, then the dynamics."""

@@ -65,7 +65,8 @@ def walk_evaluated(root, stored):
 class Lowering:
     """Accumulates the body of a step function: lines of code and work buffers."""
 
-    def __init__(self, uses):
+    def __init__(self, uses, prefix=""):
+        self.prefix = prefix    # for buffer names, unique across the kernels of a step
         self.lines = []
         self.buffers = {}       # name -> storage shape
         self.known = {}         # Expr -> name of the array or local holding it
@@ -77,7 +78,7 @@ class Lowering:
     def fresh(self, prefix):
         n = self._count[prefix]
         self._count[prefix] += 1
-        return f"_{prefix}{n}"
+        return f"{self.prefix or '_'}{prefix}{n}" if prefix == "t" else f"_{prefix}{n}"
 
     def emit(self, line, depth=0):
         self.lines.append("    " * depth + line)
@@ -180,10 +181,20 @@ class Lowering:
         return name
 
     def fusable(self, e):
-        """Matvecs W @ v used once, with W a declared matrix: fused into a row loop."""
-        return {n for n in E.walk(e) if isinstance(n, E.MatMul) and n.shape[1] == 1
-                and n.shape[0] > 1 and n.args[0].shape[1] > 1 and isinstance(n.args[0], E.Var)
-                and n not in self.known and self.uses[n] == 1}
+        """Matvecs W @ v used once, with W a declared matrix, read at the row index of
+        e (not under a transpose): fused into e's row loop."""
+        out, stack = set(), [e]
+        while stack:
+            n = stack.pop()
+            if n in self.known or isinstance(n, E.Transpose) or _is_reduction(n) and not (
+                    isinstance(n, E.MatMul) and n.shape[1] == 1):
+                continue
+            if isinstance(n, E.MatMul) and n.shape[1] == 1 and n.shape[0] > 1 and \
+                    n.args[0].shape[1] > 1 and isinstance(n.args[0], E.Var) and self.uses[n] == 1:
+                out.add(n)
+                continue
+            stack.extend(evaluated_children(n, self.known))
+        return out
 
     def assign(self, e, name=None):
         """Evaluate e elementwise into a new buffer `name` (or local, for scalars)."""

@@ -50,10 +50,10 @@ def _ordered_dict_repr(d):
     return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "}"
 
 
-def render(system, *, scheme="nonlocal", reset_neuron_costate=False, reset_weight_costate=False,
-           dtype="float64", versions=None):
+def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
+           reset_weight_costate=False, dtype="float64", versions=None):
     """The source of the integrator module for `system` (a str)."""
-    schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate)
+    schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
     net = system.net
@@ -69,6 +69,11 @@ def render(system, *, scheme="nonlocal", reset_neuron_costate=False, reset_weigh
     step_args = arrays + [d.name for d in data] + scalars + work
     run_args = arrays + [f"{d.name}_stream" for d in data] + scalars + work + ["losses"]
     run_call = arrays + [f"{d.name}_stream[_k]" for d in data] + scalars + work
+    kernel_doc = {}
+    for u in code.units:
+        owns = ", ".join(v.name for v in u.states + u.weights) or "nothing"
+        kernel_doc[f"emit_{u.name}"] = f"Messages of unit {u.name} (owns {owns}) to other units"
+        kernel_doc[f"update_{u.name}"] = f"Update of unit {u.name}: {owns}"
     layout = [("weights", ", ".join(a for a in arrays[:len(weights)]) or "-"),
               ("weight costates", ", ".join(arrays[len(weights):2 * len(weights)]) or "-"),
               ("states, state costates", ", ".join(arrays[2 * len(weights):]) or "-"),
@@ -88,7 +93,8 @@ def render(system, *, scheme="nonlocal", reset_neuron_costate=False, reset_weigh
         hyper=_ordered_dict_repr(hyper),
         work=_ordered_dict_repr(code.buffers),
         step_args=", ".join(step_args), run_args=", ".join(run_args),
-        run_call=", ".join(run_call), body=code.lines,
+        run_call=", ".join(run_call), kernels=code.kernels, driver=code.driver,
+        units=code.units, kernel_doc=kernel_doc,
         arrays_tuple="".join(f"self.weights[{w.name!r}], " for w in weights) +
                      "".join(f"self.costates[{w.name!r}], " for w in weights) +
                      "".join(f"self.states[{x.name!r}], " for x in states) +
@@ -133,8 +139,9 @@ def generate(system, path=None, **options):
 
     Rewrites the file only when its content would change (so Numba's cache stays
     valid); a stale file is replaced, and a file that is not a hamsym module is
-    replaced with a warning. Returns the path. Options: scheme ('nonlocal' or
-    'local'), reset_neuron_costate, reset_weight_costate, dtype ('float64'/'float32').
+    replaced with a warning. Returns the path. Options: scheme ('nonlocal', 'local'
+    or 'partial' with groups=[[state names], ...]), reset_neuron_costate,
+    reset_weight_costate, dtype ('float64' or 'float32').
     """
     path = Path(path) if path is not None else Path("generated") / f"{system.net.name}.py"
     source = render(system, **options)

@@ -6,8 +6,11 @@ weight costate moves the weights:
 - ``nonlocal`` (Gauss-Seidel): costates are updated first and the weights move
   with the new p_w; instantaneous layers are propagated within the step. With
   flip = -1 this is SGD with momentum (HL.md E1).
-- ``local`` (the authors' switch): the weights move with the previous step's p_w,
-  then p_w is updated: a gradient that arrives one step late.
+- ``local`` (Jacobi): every update reads step-k values only; in particular the
+  weights move with the previous step's p_w (the authors' ``local`` switch: a
+  gradient that arrives one step late). Each state block is its own unit.
+- ``partial``: the user's groups of state blocks; Gauss-Seidel inside a group,
+  Jacobi between groups.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from ..expr import DeclarationError
 
-SCHEMES = ("nonlocal", "local")
+SCHEMES = ("nonlocal", "local", "partial")
 
 
 class FrozenWeightsWarning(UserWarning):
@@ -29,23 +32,32 @@ class Schedule:
     scheme: str = "nonlocal"
     reset_neuron_costate: bool = False
     reset_weight_costate: bool = False
+    groups: tuple = ()
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
             raise DeclarationError(f"unknown scheme {self.scheme!r}; choose one of {SCHEMES}")
+        if self.groups and self.scheme != "partial":
+            raise DeclarationError(f"groups are for scheme='partial', not {self.scheme!r}")
+        # names, not Vars, so the schedule prints and hashes the same way every time
+        object.__setattr__(self, "groups", tuple(
+            tuple(getattr(x, "name", x) for x in g) for g in self.groups))
         if self.scheme == "local" and self.reset_weight_costate:
             warnings.warn("scheme='local' with reset_weight_costate=True freezes the weights: "
                           "they move with the previous p_w, which was just reset to zero",
                           FrozenWeightsWarning, stacklevel=3)
 
-    @property
-    def weights_use_new_costate(self):
-        return self.scheme == "nonlocal"
-
     def describe(self):
-        order = ("p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw;  w+ = w - delta*beta*p_w+"
-                 if self.weights_use_new_costate else
-                 "w+ = w - delta*beta*p_w;  p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw")
+        """Plain-text lines for a module header."""
+        if self.scheme == "local":
+            lines = ["scheme local (Jacobi): every right side at step k; w+ uses the old p_w"]
+        else:
+            where = "inside each group, Jacobi between groups " + repr([list(g) for g in self.groups]) \
+                if self.scheme == "partial" else "over the whole network"
+            lines = [f"scheme {self.scheme} (Gauss-Seidel {where}): states swept forward with",
+                     "the newest values, costates backward, then weights; w+ uses the new p_w"]
         resets = [n for n, on in (("neuron costates", self.reset_neuron_costate),
                                   ("weight costates", self.reset_weight_costate)) if on]
-        return order + (f";  then reset to zero: {', '.join(resets)}" if resets else "")
+        if resets:
+            lines.append(f"after each step, reset to zero: {', '.join(resets)}")
+        return lines

@@ -1,15 +1,26 @@
-"""One Euler step of Hamiltonian Learning, lowered to loops (HL.md section 3).
+"""One Euler step of Hamiltonian Learning, lowered to kernels (HL.md sections 3-4).
 
-Order inside the step, all derivatives at the step-k values:
+Each unit (see ``units``) gets two kernels:
 
-1. forward: instantaneous neurons, state dynamics f_x, the loss;
-2. backward: messages dH/dh (last layer first), state gradients dH/dx;
-3. weights: one fused loop per weight updates p_w and w together, reading the
-   gradient (an outer product, usually) by index without storing it;
-4. states and their costates: x+ = x + delta f_x, p_x+ = (1 + flip theta_neurons) p_x
-   - delta flip dH/dx.
+- ``emit_<unit>``: the messages dH_U/dx it sends to other units' states, from
+  step-k values (its own arrays and the state vectors the others published);
+- ``update_<unit>``: its loss terms, then its states, costates and weights.
 
-Weights go before states because their gradients may read x and p_x by index.
+``step`` publishes the state vectors other units read, runs every emit, then
+every update. Nothing in an update reads another unit's arrays, only the
+published vectors and the messages, so units could run on separate processes.
+
+Inside an update, derivatives are taken
+
+- Jacobi (scheme 'local'): at the step-k values, and weights move with the old p_w;
+- Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values: states
+  are swept forward (each reads the already updated states before it), costates
+  backward (each reads the updated states and the costates after it), then the
+  weights, which move with their new p_w.
+
+New values go to ``_n_<name>`` buffers and are committed at the end, so every
+read sees the version the scheme asks for. Weights update in place, fused with
+their costate, reading their gradient by index.
 """
 
 from __future__ import annotations
@@ -17,24 +28,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import expr as E
+from ..expr import Var
 from .lower import Lowering, count_uses, evaluated_children
+from .units import partition
+
+HYPER_ARGS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
+_AX, _AW, _DS = (Var(n, (), "hyper") for n in ("_ax", "_aw", "_ds"))
+DELTA = Var("delta", (), "hyper")
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    args: list           # parameter names, in order
+    lines: list          # body
+    returns_loss: bool
 
 
 @dataclass(frozen=True)
 class StepCode:
-    lines: list          # body of the step function
-    buffers: dict        # work buffer name -> storage shape
+    kernels: list        # Kernel, emits first
+    driver: list         # body of step()
+    buffers: dict        # every work buffer: name -> storage shape
+    units: list
+
+
+def new(v):
+    return Var(f"_n_{v.name}", v.shape, "new")
+
+
+def outbox(x):
+    return Var(f"_k_{x.name}", x.shape, "outbox")
+
+
+def inbox(src, x):
+    return Var(f"_m_{src.name}_{x.name}", x.shape, "inbox")
 
 
 def _elementwise_reads(e, known):
-    """Vars that e reads by index (outside what is already stored in buffers)."""
+    """(Var, transposed) pairs that e reads by index, outside stored buffers."""
     out, stack, seen = [], [(e, False)], set()
     while stack:
         node, transposed = stack.pop()
         if (node, transposed) in seen or node in known:
             continue
         seen.add((node, transposed))
-        if isinstance(node, E.Var):
+        if isinstance(node, Var):
             out.append((node, transposed))
         else:
             flip = isinstance(node, E.Transpose)
@@ -42,68 +81,176 @@ def _elementwise_reads(e, known):
     return out
 
 
+class _UnitLowering:
+    """Builds the two kernels of one unit."""
+
+    def __init__(self, system, schedule, unit, units, prefix):
+        self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
+        net = system.net
+        self.net = net
+        self.table = {net.vars[n]: e for n, e in net.instants.items()}
+        self.table.update({m: e for m, e in unit.messages})
+        own = set(unit.states)
+        self.foreign = {x: outbox(x) for x in net.of_kind("state") if x not in own}
+        self.inboxes = {x: [inbox(v, x) for v in units if x in v.outgoing] for x in unit.states}
+
+    def view(self, e, versions=None):
+        """e with names expanded, foreign states read from their published vectors,
+        and the given own variables read in their new version."""
+        e = E.substitute(E.expand(e, self.table), self.foreign)
+        return E.substitute(e, versions) if versions else e
+
+    # -- emit -----------------------------------------------------------------------------
+    def emit_kernel(self):
+        tasks = [(inbox(self.unit, x).name, self.view(e)) for x, e in self.unit.outgoing.items()]
+        if not tasks:
+            return None, {}
+        low = Lowering(count_uses([e for _, e in tasks], {}), self.prefix)
+        for name, e in tasks:
+            low.materialize(e, name=name)
+        return self._kernel(f"emit_{self.unit.name}", low, [e for _, e in tasks], False,
+                            outputs=[n for n, _ in tasks])
+
+    # -- update ---------------------------------------------------------------------------
+    def update_kernel(self):
+        u, sched, p = self.unit, self.schedule, self.system.costates
+        jacobi = sched.scheme == "local"
+        f = {x: self.net.dynamics_of[x.name] for x in u.states}
+        incoming = {x: E.add(u.own[x], *self.inboxes[x]) for x in u.states}
+
+        def new_state(x, versions):
+            return self.view(E.add(x, E.scale(DELTA, f[x])), versions)
+
+        def new_costate(x, versions):
+            g = self.view(incoming[x], versions)
+            return E.add(E.scale(_AX, p[x]), E.neg(E.scale(_DS, g)))
+
+        tasks = []                                       # (buffer name, expression)
+        versions = {}
+        for x in u.states:                               # forward sweep
+            tasks.append((new(x).name, new_state(x, None if jacobi else dict(versions))))
+            versions[x] = new(x)
+        for x in reversed(u.states):                     # backward sweep
+            tasks.append((new(p[x]).name, new_costate(x, None if jacobi else dict(versions))))
+            versions[p[x]] = new(p[x])
+        grads = {w: self.view(u.own[w], None if jacobi else versions) for w in u.weights}
+        loss = self.view(u.loss) if u.loss is not None else None
+
+        instants = [(self.prefix + n, self.view(d)) for n, d in self.net.instants.items()]
+        roots = [e for _, e in tasks] + list(grads.values()) + ([loss] if loss is not None else [])
+        used = set()
+        for r in roots:
+            used.update(E.walk(r))
+        instants = [(n, d) for n, d in instants if d in used]
+        messages = [(self.prefix + m.name, self.view(e)) for m, e in u.messages]
+        messages = [(n, e) for n, e in messages if e in used and not isinstance(e, Var)]
+        named = [d for _, d in instants] + [e for _, e in messages]
+        low = Lowering(count_uses(named + roots, set(named)), self.prefix)
+
+        low.emit("# -- forward: instantaneous neurons and loss, at step k")
+        for name, d in instants:
+            low.materialize(d, name=name)
+        low.emit(f"_loss = {low.materialize(loss, name='_l') if loss is not None else '0.0'}")
+        if messages:
+            low.emit("# -- backward messages dH/dh, at step k")
+        for name, e in messages:
+            low.materialize(e, name=name)
+        if u.states:
+            low.emit("# -- states forward, then costates backward, into new buffers")
+        for name, e in tasks:
+            low.materialize(e, name=name)
+        self._weights(low, grads, jacobi)
+        self._commit(low)
+        return self._kernel(f"update_{u.name}", low, roots + named, True)
+
+    def _weights(self, low, grads, jacobi):
+        u, p, sched = self.unit, self.system.costates, self.schedule
+        if not u.weights:
+            return
+        # a gradient is read by index in its weight's loop unless it reads another
+        # weight (maybe updated already) or its own weight transposed
+        for w in u.weights:
+            low.prepare(grads[w])
+            clash = any(v.kind in ("weight", "costate") and (v != w or tr) and v != p[w]
+                        for v, tr in _elementwise_reads(grads[w], low.known))
+            if clash:
+                low.materialize(grads[w], name=f"_g_{w.name}")
+        low.emit("# -- weights: costate and weight in one pass")
+        for w in u.weights:
+            def body(i, j, depth, w=w):
+                pre = []
+                grad = low.at(grads[w], i, j, pre)
+                for line in pre:
+                    low.emit(line, depth)
+                pw, ww = low.ref(p[w].name, w.shape, i, j), low.ref(w.name, w.shape, i, j)
+                low.emit(f"_p = _aw * {pw} - _ds * {grad}", depth)
+                low.emit(f"{ww} -= _db * {pw if jacobi else '_p'}", depth)
+                low.emit(f"{pw} = {'0.0' if sched.reset_weight_costate else '_p'}", depth)
+            low._loops(w.shape, body)
+
+    def _commit(self, low):
+        u, p = self.unit, self.system.costates
+        if not u.states:
+            return
+        low.emit("# -- commit states and costates")
+        for x in u.states:
+            def body(i, j, depth, x=x):
+                low.emit(f"{low.ref(x.name, x.shape, i, j)} = {low.ref(new(x).name, x.shape, i, j)}",
+                         depth)
+                value = "0.0" if self.schedule.reset_neuron_costate else \
+                    low.ref(new(p[x]).name, x.shape, i, j)
+                low.emit(f"{low.ref(p[x].name, x.shape, i, j)} = {value}", depth)
+            low._loops(x.shape, body)
+
+    # -- signature ----------------------------------------------------------------------------
+    def _kernel(self, name, low, exprs, returns_loss, outputs=()):
+        reads = set()
+        for e in exprs:
+            reads.update(v.name for v in E.walk(e) if isinstance(v, Var))
+        u, p = self.unit, self.system.costates
+        own = [v.name for x in u.states for v in (x, p[x])] + \
+              [v.name for w in u.weights for v in (w, p[w])]
+        if not returns_loss:                 # emit kernels only read their own arrays
+            own = [n for n in own if n in reads]
+        published = sorted(v.name for v in self.foreign.values() if v.name in reads)
+        received = [b.name for x in u.states for b in self.inboxes[x] if b.name in reads]
+        data = [v.name for v in self.net.of_kind("input") + self.net.of_kind("target")
+                if v.name in reads]
+        params = [v.name for v in self.net.of_kind("param") if v.name in reads]
+        work = [b for b in low.buffers if b not in outputs]
+        args = own + published + received + data + list(HYPER_ARGS) + params + work + list(outputs)
+        return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
+
+
 def lower_step(system, schedule):
-    net = system.net
-    weights, states = net.of_kind("weight"), net.of_kind("state")
-    instants = [(net.vars[n], e) for n, e in net.instants.items()]
-    named = {e: v for v, e in instants}
-    f = {x: net.dynamics_of[x.name] for x in states}
-    g = system.gradients
-    roots = [e for _, e in instants] + list(f.values()) + [net.loss_expr] + \
-        [e for _, e in system.messages] + [g[v] for v in states + weights]
-    low = Lowering(count_uses(roots, named))
-    emit = low.emit
-
-    emit("# -- forward: instantaneous neurons, dynamics, loss")
-    for v, e in instants:
-        low.known[v] = low.materialize(e, name=v.name)
-    f_name = {x: low.materialize(f[x], name=f"_f_{x.name}") for x in states}
-    emit(f"_loss = {low.materialize(net.loss_expr, name='_l')}")
-
-    emit("# -- backward: messages dH/dh, gradients dH/dx")
-    for m, e in system.messages:
-        low.known[m] = low.materialize(e, name=m.name)
-    g_name = {x: low.materialize(g[x], name=f"_g_{x.name}") for x in states}
-
-    # a weight gradient is read by index inside the update loop unless it reads
-    # another weight (updated earlier in the step) or its own weight transposed
-    inline = {}
-    for w in weights:
-        low.prepare(g[w])
-        reads = _elementwise_reads(g[w], low.known)
-        clash = any(v.kind in ("weight", "costate") and (v != w or tr) and v != system.costates[w]
-                    for v, tr in reads)
-        inline[w] = not clash
-        if clash:
-            low.materialize(g[w], name=f"_g_{w.name}")
-
-    emit("# -- weights: costate and weight in one pass")
-    for w in weights:
-        p = system.costates[w]
-        new_w = "_p" if schedule.weights_use_new_costate else None
-
-        def body(i, j, depth, w=w, p=p, new_w=new_w):
-            pre = []
-            grad = low.at(g[w], i, j, pre)
-            for line in pre:
-                emit(line, depth)
-            pw, ww = low.ref(p.name, p.shape, i, j), low.ref(w.name, w.shape, i, j)
-            emit(f"_p = _aw * {pw} - _ds * {grad}", depth)
-            emit(f"{ww} -= _db * {new_w or pw}", depth)
-            emit(f"{pw} = {'0.0' if schedule.reset_weight_costate else '_p'}", depth)
-        low._loops(w.shape, body)
-
-    if states:
-        emit("# -- neuron states and their costates")
-    for x in states:
-        p = system.costates[x]
-        fx, gx = f_name[x], g_name[x]
-        reset = schedule.reset_neuron_costate
-
-        def body(i, j, depth, x=x, p=p, fx=fx, gx=gx, reset=reset):
-            emit(f"{low.ref(x.name, x.shape, i, j)} += delta * {low.ref(fx, x.shape, i, j)}", depth)
-            new_p = "0.0" if reset else \
-                f"_ax * {low.ref(p.name, p.shape, i, j)} - _ds * {low.ref(gx, x.shape, i, j)}"
-            emit(f"{low.ref(p.name, p.shape, i, j)} = {new_p}", depth)
-        low._loops(x.shape, body)
-    return StepCode(lines=low.lines, buffers=dict(low.buffers))
+    units = partition(system, schedule)
+    multi = len(units) > 1
+    kernels, buffers, driver = [], {}, []
+    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}_" if multi else "")
+                 for u in units]
+    published = {}
+    for lw in lowerings:
+        kernel, bufs = lw.emit_kernel()
+        if kernel is not None:
+            kernels.append(kernel)
+            buffers.update(bufs)
+    updates = []
+    for lw in lowerings:
+        kernel, bufs = lw.update_kernel()
+        updates.append(kernel)
+        buffers.update(bufs)
+    kernels += updates
+    for k in kernels:
+        for a in k.args:
+            if a.startswith("_k_"):
+                published[a] = system.net.vars[a[3:]]
+    if published:
+        driver.append("# publish the state vectors other units read (step-k values)")
+    for name, x in sorted(published.items()):
+        buffers[name] = (x.shape[0] * x.shape[1],)
+        driver.append(f"{name}[:] = {x.name}")
+    driver.append("_loss = 0.0")
+    for k in kernels:
+        call = f"{k.name}({', '.join(k.args)})"
+        driver.append(f"_loss += {call}" if k.returns_loss else call)
+    return StepCode(kernels=kernels, driver=driver, buffers=buffers, units=units)
