@@ -238,6 +238,10 @@ def add(*terms):
         raise ShapeError("cannot add terms of different shapes: " +
                          ", ".join(f"`{t}` is {shape_str(t.shape)}" for t in flat))
     kept = [t for t in flat if not is_zero(t)]
+    for t in list(kept):                       # x + (s - x) = s
+        if t in kept and neg(t) in kept and not isinstance(t, Const):
+            kept.remove(t)
+            kept.remove(neg(t))
     consts = [t for t in kept if isinstance(t, Const)]
     if len(consts) > 1:         # fold numbers so 1/2 + 1/2 prints as 1
         kept = [t for t in kept if not isinstance(t, Const)] + [Const(sum(c.value for c in consts))]

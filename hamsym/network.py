@@ -36,7 +36,11 @@ def _check_name(name, what):
 
 
 def _shape(size, what, name):
-    shape = (size, 1) if isinstance(size, numbers.Integral) else tuple(size)
+    try:
+        shape = (size, 1) if isinstance(size, numbers.Integral) else tuple(size)
+    except TypeError:
+        shape = ()
+
     if len(shape) == 1:
         shape = (shape[0], 1)
     if len(shape) != 2 or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)

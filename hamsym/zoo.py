@@ -36,3 +36,56 @@ def mlp(sizes, activations=A.tanh, *, loss="squared", name="mlp", bias=True):
     else:
         raise ValueError(f"unknown loss {loss!r}; use 'squared' or 'cross_entropy'")
     return net
+
+
+def _readout_loss(net, h, n_out, bias):
+    y = net.target("y", n_out)
+    o = net.weight("C", (n_out, h.shape[0])) @ h
+    if bias:
+        o = o + net.weight("c", n_out)
+    net.loss(sum_squares(net.instant("o", o) - y) / 2)
+
+
+def delay_network(sizes, activations=A.tanh, *, name="delay"):
+    """Layered delay network (HL.md section 4): layer l is a state block with
+    f_l = (sigma_l(W_l x_{l-1} + b_l) - x_l) / delta, so an Euler step of size delta
+    gives x_l+ = sigma_l(W_l x_{l-1} + b_l): one layer per step. x_0 is the input u;
+    the loss is |x_L - y|^2 / 2. activations: one for all layers or one per layer."""
+    layers = len(sizes) - 1
+    acts = list(activations) if isinstance(activations, (list, tuple)) else [activations] * layers
+    if len(acts) != layers:
+        raise ValueError(f"{layers} layers but {len(acts)} activations")
+    net = Network(name)
+    x = net.input("u", sizes[0])
+    y = net.target("y", sizes[-1])
+    for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+        W, b = net.weight(f"W{layer}", (n_out, n_in)), net.weight(f"b{layer}", n_out)
+        state = net.state(f"x{layer}", n_out)
+        net.dynamics(state, (acts[layer - 1](W @ x + b) - state) / net.delta)
+        x = state
+    net.loss(sum_squares(x - y) / 2)
+    return net
+
+
+def recurrent(n_in, n_hidden, n_out, *, kind="discrete", activation=A.tanh, bias=True,
+              tau=1.0, name="rnn"):
+    """A recurrent block with a linear readout o = C x (+ c) and loss |o - y|^2 / 2.
+
+    kind="discrete":   x+ = sigma(A x + B u + b)            (delay form, one step per step)
+    kind="continuous": x' = (-x + sigma(A x + B u + b)) / tau  (a leaky integrator; tau is
+                       the param `tau`, so tau=1 is x' = -x + sigma(A x + B u + b))
+    """
+    net = Network(name)
+    u = net.input("u", n_in)
+    x = net.state("x", n_hidden)
+    z = net.weight("A", (n_hidden, n_hidden)) @ x + net.weight("B", (n_hidden, n_in)) @ u
+    if bias:
+        z = z + net.weight("b", n_hidden)
+    if kind == "discrete":
+        net.dynamics(x, (activation(z) - x) / net.delta)
+    elif kind == "continuous":
+        net.dynamics(x, (activation(z) - x) / net.param("tau", tau))
+    else:
+        raise ValueError(f"kind must be 'discrete' or 'continuous', not {kind!r}")
+    _readout_loss(net, x, n_out, bias)
+    return net

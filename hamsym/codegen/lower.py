@@ -182,24 +182,40 @@ class Lowering:
 
     def fusable(self, e):
         """Matvecs W @ v used once, with W a declared matrix, read at the row index of
-        e (not under a transpose): fused into e's row loop."""
+        e (outside any transpose or other reduction): fused into e's row loop."""
         out, stack = set(), [e]
         while stack:
             n = stack.pop()
-            if n in self.known or isinstance(n, E.Transpose) or _is_reduction(n) and not (
-                    isinstance(n, E.MatMul) and n.shape[1] == 1):
+            if n in self.known or isinstance(n, E.Transpose):
                 continue
             if isinstance(n, E.MatMul) and n.shape[1] == 1 and n.shape[0] > 1 and \
                     n.args[0].shape[1] > 1 and isinstance(n.args[0], E.Var) and self.uses[n] == 1:
                 out.add(n)
-                continue
-            stack.extend(evaluated_children(n, self.known))
+            elif not _is_reduction(n):
+                stack.extend(evaluated_children(n, self.known))
         return out
+
+    def hoist(self, e):
+        """Store the vector factors of a matrix-shaped e that call activations, so a
+        loop over (i, j) evaluates them n + m times instead of n * m."""
+        if e.shape == () or 1 in e.shape:
+            return
+        stack = [e]
+        while stack:
+            n = stack.pop()
+            if n in self.known or isinstance(n, E.Var):
+                continue
+            if n.shape != () and 1 in n.shape and any(
+                    isinstance(m, E.Apply) for m in walk_evaluated(n, self.known)):
+                self.materialize(n)
+            elif not _is_reduction(n):
+                stack.extend(evaluated_children(n, self.known))
 
     def assign(self, e, name=None):
         """Evaluate e elementwise into a new buffer `name` (or local, for scalars)."""
         fuse = self.fusable(e) if e.shape != () and e.shape[1] == 1 else set()
         self.prepare(e, fuse)
+        self.hoist(e)
         for m in fuse:
             self.operand(m.args[1])
         if e.shape == ():

@@ -167,14 +167,19 @@ class _UnitLowering:
         u, p, sched = self.unit, self.system.costates, self.schedule
         if not u.weights:
             return
-        # a gradient is read by index in its weight's loop unless it reads another
-        # weight (maybe updated already) or its own weight transposed
+        # a gradient is read by index inside its weight's loop, unless it reads a
+        # weight or weight costate whose loop comes earlier (already updated), or its
+        # own weight at another index (transposed): then it is stored first
         for w in u.weights:
             low.prepare(grads[w])
-            clash = any(v.kind in ("weight", "costate") and (v != w or tr) and v != p[w]
+            low.hoist(grads[w])
+        earlier = set()
+        for w in u.weights:
+            clash = any((v in earlier) or (v in (w, p[w]) and tr)
                         for v, tr in _elementwise_reads(grads[w], low.known))
             if clash:
                 low.materialize(grads[w], name=f"_g_{w.name}")
+            earlier.update((w, p[w]))
         low.emit("# -- weights: costate and weight in one pass")
         for w in u.weights:
             def body(i, j, depth, w=w):
