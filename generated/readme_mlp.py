@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "a492dbee04085e4ae9231570e4051c1b80ba74f1b23742e23bdfdf8f592d6924"
+SPEC_HASH = "bb2e783faaf09b7af29056b53ac3c05a724a29fa9725d5174e69a17c5267e512"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -227,6 +227,38 @@ class Integrator:
         self._check_frozen()
         data = self._data((u, y,), {**INPUTS, **TARGETS}, stream=False)
         return float(step(*self._arrays(), *data, *self._scalars(), *self.work.values()))
+
+    def run_stream(self, samples, *, chunk=1024, on_chunk=None):
+        """Learn from an iterable of per-step samples (u, y), of any length.
+
+        Samples are copied into fixed chunk buffers and each chunk runs in compiled
+        code, so memory does not grow with the stream. on_chunk(losses) sees each
+        chunk's losses (a reused array: copy what you keep). Returns the step count.
+        """
+        names = {**INPUTS, **TARGETS}
+        buffers = [np.empty((chunk,) + shape, self.dtype) for shape in names.values()]
+        losses = np.empty(chunk, np.float64)
+        self._check_frozen()
+        steps, filled = 0, 0
+        for sample in samples:
+            if len(names) == 1 and not isinstance(sample, tuple):
+                sample = (sample,)
+            for buf, value in zip(buffers, sample):
+                buf[filled] = value
+            filled += 1
+            if filled == chunk:
+                run(*self._arrays(), *buffers, *self._scalars(), *self.work.values(), losses)
+                steps, filled = steps + chunk, 0
+                if on_chunk is not None:
+                    on_chunk(losses)
+        if filled:
+            part = losses[:filled]
+            run(*self._arrays(), *(b[:filled] for b in buffers), *self._scalars(),
+                *self.work.values(), part)
+            steps += filled
+            if on_chunk is not None:
+                on_chunk(part)
+        return steps
 
     def run(self, u, y):
         """Steps over streams of shape (T, n), one row per step; returns the T losses."""

@@ -92,6 +92,13 @@ class Expr:
                              "only division by a scalar is defined")
         return scale(reciprocal(other), self)
 
+    def __rtruediv__(self, other):
+        other = as_expr(other, f"... / {self}")
+        if not self.is_scalar:
+            raise ShapeError(f"cannot divide by the {shape_str(self.shape)} `{self}`: "
+                             "only division by a scalar is defined")
+        return scale(other, reciprocal(self)) if other.is_scalar else scale(reciprocal(self), other)
+
     def __matmul__(self, other):
         return matmul(self, as_expr(other, f"{self} @ ..."))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import math
 import numbers
 
 from .expr import DeclarationError, Expr, ShapeError, Var, as_expr, shape_str, walk
@@ -98,8 +99,9 @@ class Network:
 
     def param(self, name, default):
         """A named scalar constant (a regularization strength, a time constant)."""
-        if not isinstance(default, numbers.Real) or isinstance(default, bool):
-            raise DeclarationError(f"param {name!r}: default {default!r} must be a real number")
+        if not isinstance(default, numbers.Real) or isinstance(default, bool) or \
+                not math.isfinite(default):
+            raise DeclarationError(f"param {name!r}: default {default!r} must be a finite real number")
         var = self._declare(name, (), "param")
         self.defaults[name] = float(default)
         return var
@@ -173,7 +175,8 @@ class Network:
     def _own(self, expr, where):
         expr = as_expr(expr, where)
         for node in walk(expr):
-            if isinstance(node, Var) and node.kind != "hyper" and self.vars.get(node.name) != node:
+            # identity, not equality: a same-named Var of another network is not ours
+            if isinstance(node, Var) and node.kind != "hyper" and self.vars.get(node.name) is not node:
                 raise DeclarationError(f"{where}: `{node.name}` is not declared in network "
                                        f"{self.name!r}")
         return expr
