@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "bb2e783faaf09b7af29056b53ac3c05a724a29fa9725d5174e69a17c5267e512"
+SPEC_HASH = "3a03aa7d52983654a2a00bc6d33c5b11d21dc044bdaa7f68b5e633597690f424"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -157,13 +157,13 @@ def _initial(name, shape, rng, dtype):
 class Integrator:
     """State of one learner: weights, neuron states, costates, hyperparameters.
 
-    Integrator(seed=0, weights=None, dtype=DTYPE, **hyper): weights are drawn from
-    the seed unless given by name; hyperparameters and params default to HYPER and
-    PARAMS. Arrays are exposed by declared name in .weights, .states and .costates
+    Integrator(seed=0, weights=None, states=None, dtype=DTYPE, **hyper): weights are
+    drawn from the seed unless given by name; states start at zero unless given;
+    hyperparameters and params default to HYPER and PARAMS. Arrays are exposed by declared name in .weights, .states and .costates
     (costates keyed by their variable's name); they are live, updated in place.
     """
 
-    def __init__(self, *, seed=0, weights=None, dtype=DTYPE, **hyper):
+    def __init__(self, *, seed=0, weights=None, states=None, dtype=DTYPE, **hyper):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, not {self.dtype}")
@@ -171,27 +171,33 @@ class Integrator:
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)}; "
                             f"known: {list(HYPER) + list(PARAMS)}")
-        given = dict(weights or {})
-        unknown = set(given) - set(WEIGHTS)
-        if unknown:
-            raise KeyError(f"unknown weight(s) {sorted(unknown)}; declared: {list(WEIGHTS)}")
         rng = np.random.default_rng(seed)
-        self.weights = {}
-        for name, shape in WEIGHTS.items():
-            if name in given:
-                value = np.array(given[name], dtype=self.dtype, order="C")   # a copy
-                vector_ok = len(shape) == 1 and value.shape in ((shape[0], 1), (1, shape[0]))
-                if value.shape != shape and not vector_ok:
-                    raise ValueError(f"weight {name!r} has shape {value.shape}, declared {shape}")
-                self.weights[name] = value.reshape(shape)
-            else:
-                self.weights[name] = _initial(name, shape, rng, self.dtype)
-        self.states = {name: np.zeros(shape, self.dtype) for name, shape in STATES.items()}
+        self.weights = self._given("weight", WEIGHTS, weights,
+                                   lambda name, shape: _initial(name, shape, rng, self.dtype))
+        self.states = self._given("state", STATES, states,
+                                  lambda name, shape: np.zeros(shape, self.dtype))
         self.costates = {name: np.zeros(shape, self.dtype)
                          for name, shape in {**WEIGHTS, **STATES}.items()}
         self.hyper = {**HYPER, **PARAMS, **hyper}
         self.work = {name: np.zeros(shape, self.dtype) for name, shape in WORK.items()}
         self._warned = False
+
+    def _given(self, kind, declared, values, default):
+        values = dict(values or {})
+        unknown = set(values) - set(declared)
+        if unknown:
+            raise KeyError(f"unknown {kind}(s) {sorted(unknown)}; declared: {list(declared)}")
+        out = {}
+        for name, shape in declared.items():
+            if name not in values:
+                out[name] = default(name, shape)
+                continue
+            value = np.array(values[name], dtype=self.dtype, order="C")   # a copy
+            vector_ok = len(shape) == 1 and value.shape in ((shape[0], 1), (1, shape[0]))
+            if value.shape != shape and not vector_ok:
+                raise ValueError(f"{kind} {name!r} has shape {value.shape}, declared {shape}")
+            out[name] = value.reshape(shape)
+        return out
 
     def _arrays(self):
         return (self.weights['W1'], self.weights['b1'], self.weights['W2'], self.weights['b2'], self.costates['W1'], self.costates['b1'], self.costates['W2'], self.costates['b2'], )

@@ -89,3 +89,26 @@ def recurrent(n_in, n_hidden, n_out, *, kind="discrete", activation=A.tanh, bias
         raise ValueError(f"kind must be 'discrete' or 'continuous', not {kind!r}")
     _readout_loss(net, x, n_out, bias)
     return net
+
+
+def oscillator_bank(n, n_out=1, *, name="oscillators"):
+    """The authors' state-space generator (HL.md section 7): n rotation blocks
+    d/dt (a_k, b_k) = [[0, w_k], [-w_k, 0]] (a_k, b_k) with learnable frequencies w,
+    read out as o = Ca a + Cb b, loss |o - y|^2 / 2; there is no input, the bank
+    runs on its own state (start it on the unit circle: states={"a": ones}).
+
+    The rotation is linear in the state, so it is integrated exactly (zero-order
+    hold): the dynamics are declared in delay form, f = (R(w delta) s - s) / delta, and
+    one Euler step of size delta is then the exact rotation by w delta. Give the
+    initial frequencies as the weight w (radians per unit time).
+    """
+    net = Network(name)
+    y = net.target("y", n_out)
+    a, b = net.state("a", n), net.state("b", n)
+    w = net.weight("w", n)
+    c, s = A.cos(w * net.delta), A.sin(w * net.delta)
+    net.dynamics(a, (c * a + s * b - a) / net.delta)
+    net.dynamics(b, (c * b - s * a - b) / net.delta)
+    o = net.instant("o", net.weight("Ca", (n_out, n)) @ a + net.weight("Cb", (n_out, n)) @ b)
+    net.loss(sum_squares(o - y) / 2)
+    return net

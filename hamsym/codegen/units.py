@@ -69,7 +69,7 @@ def partition(system, schedule):
     if schedule.scheme == "nonlocal" or not states:
         units = [Unit("net", list(states))]
     elif schedule.scheme == "local":
-        units = [Unit(x.name, [x]) for x in states]
+        units = _layers(net, states)
     else:
         units = _groups(net, schedule.groups)
     unit_of = {x: u for u in units for x in u.states}
@@ -121,6 +121,27 @@ def partition(system, schedule):
             if x not in u.states and grads[x] is not None:
                 u.outgoing[x] = grads[x]
     return units
+
+
+def _layers(net, states):
+    """One unit per state block, except that blocks whose dynamics share a weight
+    (the two coordinates of an oscillator) form one layer: a weight has one owner."""
+    layer = {x: i for i, x in enumerate(states)}
+    users = {}
+    for x in states:
+        for w in _reads(net.dynamics_of[x.name], net):
+            if w.kind == "weight":
+                users.setdefault(w, []).append(x)
+    for group in users.values():                 # merge (small: union by relabel)
+        target = min(layer[x] for x in group)
+        old = {layer[x] for x in group}
+        for x in states:
+            if layer[x] in old:
+                layer[x] = target
+    units = {}
+    for x in states:
+        units.setdefault(layer[x], []).append(x)
+    return [Unit("_".join(x.name for x in members), members) for members in units.values()]
 
 
 def _groups(net, groups):
