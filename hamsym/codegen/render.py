@@ -22,6 +22,7 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
+from ..expr import Add, add, scale
 from .schedule import Schedule
 from .step import lower_step
 
@@ -81,6 +82,15 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
               ("hyperparameters, params", ", ".join(scalars)),
               ("work buffers", ", ".join(work) or "-")]
     hyper = {k: system.hyper[k] for k in _SCALARS}
+    state_maps = []
+    for x in states:
+        update = add(x, scale(net.delta, net.dynamics_of[x.name]))
+        terms = update.args if isinstance(update, Add) else (update,)
+        if x not in terms:       # delay form f = (g - x)/delta: the Euler step is the map g
+            state_maps.append(f"{x.name}: delay form (g - {x.name})/delta, so the step applies "
+                              f"the map exactly: {x.name}+ = {update}")
+        else:
+            state_maps.append(f"{x.name}: Euler, {x.name}+ = {update}")
     versions = versions or current_versions()
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
@@ -94,7 +104,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         work=_ordered_dict_repr(code.buffers),
         step_args=", ".join(step_args), run_args=", ".join(run_args),
         run_call=", ".join(run_call), kernels=code.kernels, driver=code.driver,
-        units=code.units, kernel_doc=kernel_doc,
+        units=code.units, kernel_doc=kernel_doc, state_maps=state_maps,
         arrays_tuple="".join(f"self.weights[{w.name!r}], " for w in weights) +
                      "".join(f"self.costates[{w.name!r}], " for w in weights) +
                      "".join(f"self.states[{x.name!r}], " for x in states) +
