@@ -13,7 +13,8 @@ def load(gen_dir):
     """Generate and import a module; modules are shared across the session so each
     distinct one is compiled by Numba once."""
     def _load(system, name=None, **options):
-        tag = "_".join(f"{k}-{v}" for k, v in sorted(options.items()))
-        path = gen_dir / f"{name or system.net.name}{'_' + tag if tag else ''}.py"
+        tag = "".join(c if c.isalnum() else "_" for c in
+                      "_".join(f"{k}_{v}" for k, v in sorted(options.items())))
+        path = gen_dir / f"{name or system.net.name}{'__' + tag if tag else ''}.py"
         return hs.load(system, path, **options)
     return _load

@@ -137,3 +137,19 @@ def test_unknown_options_are_refused():
         hs.render(_system(), scheme="jacobi-ish")
     with pytest.raises(ValueError, match="dtype"):
         hs.render(_system(), dtype="float16")
+
+
+def test_cache_made_by_load_serves_a_plain_import(tmp_path):
+    """Numba's cache remembers the module name: load() must import under the name a
+    plain `import` uses, or the cached file breaks the user's own import."""
+    system = _system(name="plain")
+    mod = hs.load(system, tmp_path / "plain.py")
+    mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))      # fills __pycache__
+    assert any((tmp_path / "__pycache__").glob("plain.*.nbi"))
+    script = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import plain; "
+              "print(plain.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))[-1])")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == pytest.approx(
+        mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))[-1], abs=1e-15)

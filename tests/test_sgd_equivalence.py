@@ -83,7 +83,7 @@ def test_run_matches_step(key, load):
 @pytest.mark.parametrize("flip", [-1.0, 1.0])
 def test_costates_after_one_step_are_scaled_gradients(key, flip, load):
     """From zero costates, one step gives p_w = -flip * delta * gamma * dl/dw."""
-    mod = load(_system(key, 0.3, flip=flip), name=f"{key}_flip{int(flip)}")
+    mod = load(_system(key, 0.3, flip=flip), name=f"{key}_flip_{'minus' if flip < 0 else 'plus'}")
     integ = mod.Integrator(seed=5)
     names = _names(integ)
     params = tensors(integ.weights, names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import importlib.util
+import keyword
 import os
 import re
 import sys
@@ -168,19 +169,33 @@ def generate(system, path=None, **options):
 
 
 def load(system, path=None, **options):
-    """Generate (if stale) and import the integrator module; returns the module."""
-    path = generate(system, path, **options)
+    """Generate (if stale) and import the integrator module; returns the module.
+
+    The module is imported under its file's name, as `import <name>` would import
+    it: Numba's cache records that name, so the cache then serves a plain import of
+    the same file too. A module of that name imported from another file, or from
+    an older version of this one, is replaced.
+    """
+    path = Path(path) if path is not None else Path("generated") / f"{system.net.name}.py"
+    name = path.stem
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"{path.name}: the file name must be a Python identifier, so that "
+                         "the module can be imported")
+    path = Path(generate(system, path, **options)).resolve()
     source = path.read_text(encoding="utf-8")
-    digest = _HASH_LINE.search(source).group(0).split('"')[1]
-    name = f"_hamsym_{system.net.name}_{digest[:16]}"
-    if name in sys.modules:
-        return sys.modules[name]
+    old = sys.modules.get(name)
+    if old is not None and getattr(old, "__file__", None) == str(path) and \
+            getattr(old, "SPEC_HASH", None) and old.SPEC_HASH in source:
+        return old
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[name]
+        if old is not None:
+            sys.modules[name] = old
+        else:
+            del sys.modules[name]
         raise
     return module

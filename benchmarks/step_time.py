@@ -1,0 +1,538 @@
+"""Microseconds per online learning step: hamsym's generated module vs eager PyTorch.
+
+    python benchmarks/step_time.py [--repeats 7] [--target 0.2] [--no-compile] [--keep]
+
+One run prints, side by side, for the MLPs 4-32-32-2, 64-256-256-10 and
+1024-1024-1024-10 (tanh hidden layers, linear output, biases, squared loss
+|o - y|^2 / 2, non-local HL, gamma = beta = 1, theta = 0.5, delta = 0.1, batch 1,
+float64):
+
+1. hamsym: the generated Numba module, `Integrator.run` over a stream (the loop
+   over samples is compiled); warmed up, median (and best) over repeats. Also
+   `Integrator.step` called from a Python loop (the same loop shape as torch's).
+2. torch HL: the same HL update in eager PyTorch, one sample per Python iteration:
+   H's w-dependent part gamma*l, backward(), then p <- (1 - theta) p + delta dH/dw,
+   w <- w - delta beta p, in torch.
+3. torch SGD: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) with
+   autograd and zero_grad in the same loop (the equivalence E1 of HL.md).
+4. ratios torch / hamsym;
+5. a byte model of the fused step and the achieved GB/s, next to the bandwidth of
+   the update pass alone (a Numba loop reading and writing W and p_W) at the same
+   footprint, and numpy copy / update-pass bandwidth on DRAM-sized arrays;
+6. Numba compile time of each generated module: a fresh subprocess with an empty
+   cache (the `__pycache__` beside the generated file) vs a second fresh
+   subprocess that finds the cache.
+
+Before timing, the script asserts that hamsym, the torch HL reference and torch
+SGD reach the same weights (and hamsym and torch HL the same costates) after a
+few steps, to 1e-9. torch runs on one thread (torch.set_num_threads(1)); the
+generated kernels are single-threaded Numba (no parallel=True). glibc's malloc
+thresholds are fixed so torch reuses its per-step gradient blocks (see
+tune_malloc; --default-malloc to skip). The whole run takes under a minute on a
+2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+NETS = [  # (label, sizes, module name)
+    ("4-32-32-2", [4, 32, 32, 2], "bench_small"),
+    ("64-256-256-10", [64, 256, 256, 10], "bench_mid"),
+    ("1024-1024-1024-10", [1024, 1024, 1024, 10], "bench_big"),
+]
+HYPER = dict(gamma=1.0, beta=1.0, theta=0.5, delta=0.1)
+TARGETS = {"4-32-32-2": 50.0, "64-256-256-10": 3.0, "1024-1024-1024-10": 1.0}
+CHECK_STEPS = 20
+CHECK_TOL = 1e-9
+F64 = 8  # bytes
+
+# Run in a fresh interpreter: import the generated file under the name hs.load gives
+# it (Numba's cache pickles that module name, so it has to match), then time the
+# first call of run() (compile, or load from the cache) and a second call.
+_CHILD = r"""
+import importlib.util, json, sys, time
+t0 = time.perf_counter()
+import numpy as np, numba
+t1 = time.perf_counter()
+path, modname, n_in, n_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+spec = importlib.util.spec_from_file_location(modname, path)
+mod = importlib.util.module_from_spec(spec)
+sys.modules[modname] = mod
+spec.loader.exec_module(mod)
+t2 = time.perf_counter()
+integ = mod.Integrator(seed=0)
+U, Y = np.zeros((2, n_in)), np.zeros((2, n_out))
+integ.run(U, Y)
+t3 = time.perf_counter()
+integ.run(U, Y)
+t4 = time.perf_counter()
+print(json.dumps({"import_numba": t1 - t0, "import_module": t2 - t1,
+                  "first_run": t3 - t2, "second_run": t4 - t3}))
+"""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def n_params(sizes):
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def bytes_per_step(sizes):
+    """Bytes the fused hamsym step moves, float64, by the model printed below.
+
+    Layer l (W_l: n_out x n_in, b_l: n_out):
+      forward       reads W_l, b_l once                                 8 B/param
+      backward      reads W_l again for the message dH/dh_{l-1}          8 B/param
+                    (layers l >= 2 only; the input u needs no message)
+      update        reads W_l, p_W_l, writes W_l, p_W_l in one pass     32 B/param
+    so 40 B/param for layer 1 and the biases, 48 B/param for W_2, W_3.
+    Vectors (activations, messages, u, y) are O(n) against O(n^2) and left out.
+    The generated backward also re-emits the matvec W_2 @ h_1 whose result it does
+    not use; LLVM deletes it (same machine code without it), so it is not counted.
+    The floor for separate float64 W and p_W arrays is 32 B/param (the update pass).
+    """
+    total = 0
+    for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+        w = n_in * n_out
+        total += w * (8 + (8 if layer > 1 else 0) + 32)
+        total += n_out * (8 + 32)
+    return total
+
+
+def copy_bandwidth(n_doubles, budget=0.15):
+    """numpy copy GB/s (read + write counted, as STREAM does) on two arrays of n doubles."""
+    src = np.full(n_doubles, 1.5)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    t = time.perf_counter()
+    np.copyto(dst, src)
+    one = max(time.perf_counter() - t, 1e-7)
+    inner = max(1, int(budget / 5 / one))
+
+    def loop():
+        for _ in range(inner):
+            np.copyto(dst, src)
+    return 2 * n_doubles * F64 * inner / median_time(loop, 5) / 1e9
+
+
+_UPDATE = None
+
+
+def update_bandwidth(n_doubles, budget=0.15):
+    """GB/s of the update pass alone (read W, p; write W, p: 32 B/element), Numba, one thread.
+
+    The same loop shape as the generated update with a constant gradient: the
+    attainable bandwidth for the dominant part of the step at a given footprint.
+    """
+    global _UPDATE
+    if _UPDATE is None:
+        import numba
+
+        @numba.njit(fastmath={"reassoc", "contract"})
+        def update(w, p, g, aw, ds, db, times):
+            for _ in range(times):
+                for i in range(w.shape[0]):
+                    q = aw * p[i] - ds * g
+                    w[i] -= db * q
+                    p[i] = q
+        _UPDATE = update
+    w, p = np.full(n_doubles, 0.5), np.zeros(n_doubles)
+    _UPDATE(w, p, 0.0, 0.5, -0.1, 0.1, 1)
+    t = time.perf_counter()
+    _UPDATE(w, p, 0.0, 0.5, -0.1, 0.1, 1)
+    inner = max(1, int(budget / 5 / max(time.perf_counter() - t, 1e-7)))
+    return 32 * n_doubles * inner / median_time(lambda: _UPDATE(w, p, 0.0, 0.5, -0.1, 0.1, inner), 5) / 1e9
+
+
+def stream_data(sizes, steps, seed):
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(steps, sizes[0])) * min(1.0, 2.0 / math.sqrt(sizes[0]))
+    Y = 0.1 * rng.normal(size=(steps, sizes[-1]))
+    return U, Y
+
+
+def clamp(x, lo, hi):
+    return int(max(lo, min(hi, x)))
+
+
+# ----------------------------------------------------------------------------- torch
+
+def tune_malloc():
+    """Let glibc recycle torch's large per-step blocks instead of faulting in fresh pages.
+
+    Eager torch allocates new gradient tensors every step (8 MB each on the
+    1024-wide net). With glibc's default, adaptive mmap/trim thresholds, whether
+    those blocks come back from the heap or as fresh zeroed pages (one minor fault
+    per 4 KiB) depends on the heap's history, and the step time of a torch loop
+    jumps between ~6 and ~11 ms from one run to the next. Fixed thresholds make
+    torch's time stable and its best. hamsym allocates nothing per step.
+    Returns a description for the header.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024) and libc.mallopt(m_trim_threshold, 1 << 30)
+        return ("glibc mallopt: mmap threshold 32 MiB, trim threshold 1 GiB (large blocks are reused)"
+                if ok else "glibc mallopt refused; malloc left at its defaults")
+    except (OSError, AttributeError):
+        return "not glibc; malloc left at its defaults"
+
+
+def torch_forward(params, u):
+    h = u
+    layers = len(params) // 2
+    for k in range(layers):
+        h = F.linear(h, params[2 * k], params[2 * k + 1])
+        if k < layers - 1:
+            h = torch.tanh(h)
+    return h
+
+
+class TorchHL:
+    """Non-local HL (flip = -1) in eager PyTorch, one sample per call."""
+
+    def __init__(self, weights, names, gamma, beta, theta, delta):
+        self.params = [torch.tensor(weights[n].copy(), requires_grad=True) for n in names]
+        self.costates = [torch.zeros_like(p, requires_grad=False) for p in self.params]
+        self.gamma, self.a, self.d, self.db = gamma, 1.0 - theta, delta, delta * beta
+
+    def step(self, u, y):
+        for w in self.params:
+            w.grad = None
+        o = torch_forward(self.params, u)
+        h = (0.5 * self.gamma) * ((o - y) ** 2).sum()     # the part of H that depends on w
+        h.backward()                                       # w.grad = dH/dw
+        with torch.no_grad():
+            for w, p in zip(self.params, self.costates):
+                p.mul_(self.a).add_(w.grad, alpha=self.d)  # p <- (1 - theta) p + delta dH/dw
+                w.sub_(p, alpha=self.db)                   # w <- w - delta beta p
+        return h
+
+
+class TorchSGD:
+    """torch.optim.SGD with momentum, out of the box, one sample per call."""
+
+    def __init__(self, weights, names, gamma, beta, theta, delta):
+        self.params = [torch.tensor(weights[n].copy(), requires_grad=True) for n in names]
+        self.opt = torch.optim.SGD(self.params, lr=delta ** 2 * beta * gamma, momentum=1.0 - theta)
+        self.gamma = gamma
+
+    def step(self, u, y):
+        self.opt.zero_grad()
+        o = torch_forward(self.params, u)
+        loss = (0.5 * self.gamma) * ((o - y) ** 2).sum()
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+# ----------------------------------------------------------------------------- parts
+
+def header():
+    print("== environment")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
+          f"numba {__import__('numba').__version__}, hamsym {__import__('hamsym').__version__}")
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    caches = []
+    for idx in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            kind = (idx / "type").read_text().strip()
+            if kind != "Instruction":
+                caches.append(f"L{(idx / 'level').read_text().strip()} {(idx / 'size').read_text().strip()}")
+        except OSError:
+            pass
+    print(f"cpu: {cpu}, {os.cpu_count()} logical cpus; caches (per cpu0 view): {', '.join(caches) or '?'}")
+    env = {k: os.environ.get(k, "-") for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
+           "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")}
+    print("env: " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    print(f"torch: num_threads={torch.get_num_threads()}, interop_threads={torch.get_num_interop_threads()}, "
+          f"parallel backend={'OpenMP' if 'OpenMP' in torch.__config__.parallel_info() else '?'}, "
+          f"mkl={torch.backends.mkl.is_available()}")
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        print(f"numpy BLAS: {blas.get('name')} {blas.get('version')} "
+              f"({blas.get('openblas configuration', '').strip()}); numpy copies are single-threaded")
+    except Exception as exc:   # older numpy
+        print(f"numpy BLAS: unknown ({exc})")
+    print("hamsym kernels: @numba.njit without parallel=True -> one thread")
+
+
+def build(tmp, hs, mlp):
+    mods = {}
+    for label, sizes, name in NETS:
+        net = mlp(sizes, hs.tanh, loss="squared", name=name)
+        system = hs.derive(net, **HYPER)
+        path = tmp / name / f"{name}.py"        # one directory (and __pycache__) per module
+        hs.generate(system, path)
+        mtime = path.stat().st_mtime_ns
+        mod = hs.load(system, path)              # imports; nothing is compiled before the first call
+        assert path.stat().st_mtime_ns == mtime, "load() rewrote the module"
+        mods[label] = (mod, path, sizes)
+    return mods
+
+
+def compile_times(mods):
+    print("\n== Numba compile time (a fresh subprocess each; the first run() call compiles "
+          "or loads the cache)")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
+    rows = []
+    for label, (mod, path, sizes) in mods.items():
+        cache = path.parent / "__pycache__"
+        shutil.rmtree(cache, ignore_errors=True)
+        res = {}
+        for phase in ("cold", "warm"):
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(path), mod.__name__,
+                                  str(sizes[0]), str(sizes[-1])],
+                                 env=env, capture_output=True, text=True, check=True)
+            res[phase] = json.loads(out.stdout.strip().splitlines()[-1])
+            if phase == "cold":
+                files = sorted(p.name for p in cache.glob("*.nb*")) if cache.exists() else []
+                assert files, f"no Numba cache written in {cache}"
+                res["files"] = len(files)
+        rows.append((label, res))
+    print(f"{'module':>20} {'cache':>6} {'import numba':>13} {'import module':>14} "
+          f"{'1st run()':>10} {'2nd run()':>10} {'total':>8}")
+    for label, res in rows:
+        for phase in ("cold", "warm"):
+            r = res[phase]
+            total = r["import_numba"] + r["import_module"] + r["first_run"]
+            print(f"{label if phase == 'cold' else '':>20} {phase:>6} {r['import_numba']:12.3f}s "
+                  f"{r['import_module']:13.3f}s {r['first_run']:9.3f}s {r['second_run'] * 1e3:8.3f}ms "
+                  f"{total:7.2f}s")
+    print(f"(cold = empty __pycache__ beside the generated file; it then holds {rows[0][1]['files']} "
+          "cache files per module; warm = a second fresh process that loads them)")
+
+
+def sanity_check(mod, sizes):
+    integ = mod.Integrator(seed=0)
+    names = list(integ.weights)
+    w0 = {n: a.copy() for n, a in integ.weights.items()}
+    U, Y = stream_data(sizes, CHECK_STEPS, seed=7)
+    hl = TorchHL(w0, names, **HYPER)
+    sgd = TorchSGD(w0, names, **HYPER)
+    hs_losses = integ.run(U, Y)
+    th_losses = []
+    for u, y in zip(torch.from_numpy(U), torch.from_numpy(Y)):
+        th_losses.append(float(hl.step(u, y).detach()))
+        sgd.step(u, y)
+    err_w = max(float(np.abs(integ.weights[n] - p.detach().numpy()).max()) for n, p in zip(names, hl.params))
+    err_p = max(float(np.abs(integ.costates[n] - p.numpy()).max()) for n, p in zip(names, hl.costates))
+    err_s = max(float(np.abs(integ.weights[n] - p.detach().numpy()).max()) for n, p in zip(names, sgd.params))
+    err_l = float(np.abs(hs_losses - np.array(th_losses)).max())
+    moved = max(float(np.abs(integ.weights[n] - w0[n]).max()) for n in names)
+    assert moved > 1e-6, "weights did not move; the check would be vacuous"
+    for what, err in (("weights vs torch HL", err_w), ("costates vs torch HL", err_p),
+                      ("weights vs torch SGD", err_s), ("losses vs torch HL", err_l)):
+        assert err < CHECK_TOL, f"{sizes}: {what} differ by {err:.2e} after {CHECK_STEPS} steps"
+    return err_w, err_p, err_s, moved
+
+
+def time_net(mod, sizes, repeats, target):
+    integ = mod.Integrator(seed=0)
+    names = list(integ.weights)
+    w0 = {n: a.copy() for n, a in integ.weights.items()}
+    hl = TorchHL(w0, names, **HYPER)
+    sgd = TorchSGD(w0, names, **HYPER)
+
+    # calibrate: one warm-up/estimate per method, then steps so that a repeat lasts ~target s
+    Uc, Yc = stream_data(sizes, 200, seed=1)
+    integ.run(Uc[:2], Yc[:2])                                   # compile / cache load
+    t_hs = median_time(lambda: integ.run(Uc, Yc), 3) / len(Uc)
+    n_hs = clamp(target / t_hs, 20, 2_000_000)
+    Ut, Yt = torch.from_numpy(Uc), torch.from_numpy(Yc)
+
+    def est(step, k):
+        for i in range(2):
+            step(Ut[i], Yt[i])
+        t = time.perf_counter()
+        for i in range(k):
+            step(Ut[i], Yt[i])
+        return (time.perf_counter() - t) / k
+
+    k_cal = 3 if sizes[1] >= 1024 else 30
+    n_th = {m: clamp(target / est(s, k_cal), 3, 20_000) for m, s in
+            (("hl", hl.step), ("sgd", sgd.step), ("py", integ.step))}
+
+    n_max = max(n_hs, *n_th.values())
+    U, Y = stream_data(sizes, n_max, seed=2)
+    Un, Yn = U[:n_hs], Y[:n_hs]
+    rows_u = torch.from_numpy(U).unbind(0)                     # views made once, outside timing
+    rows_y = torch.from_numpy(Y).unbind(0)
+    rows_un, rows_yn = list(U), list(Y)
+
+    def run_hs():
+        run_hs.losses = integ.run(Un, Yn)
+
+    def loop(step, n, us, ys):
+        def f():
+            for i in range(n):
+                step(us[i], ys[i])
+        return f
+
+    jobs = {"hamsym": (run_hs, n_hs),
+            "py": (loop(integ.step, n_th["py"], rows_un, rows_yn), n_th["py"]),
+            "hl": (loop(hl.step, n_th["hl"], rows_u, rows_y), n_th["hl"]),
+            "sgd": (loop(sgd.step, n_th["sgd"], rows_u, rows_y), n_th["sgd"])}
+    times = {k: [] for k in jobs}
+    order = list(jobs)
+    for r in range(repeats):               # interleaved, rotating the order: drift hits all alike
+        for key in order[r % len(order):] + order[:r % len(order)]:
+            fn, n = jobs[key]
+            t = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - t) / n)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med.update({k + "_min": min(v) for k, v in times.items()})
+    spread = {k: (max(v) - min(v)) / statistics.median(v) for k, v in times.items()}
+    finite = all(np.all(np.isfinite(a)) for a in integ.weights.values())
+    with torch.no_grad():
+        finite &= all(bool(torch.isfinite(p).all()) for p in hl.params + sgd.params)
+    return med, spread, {"hamsym": n_hs, **n_th}, finite, float(np.mean(run_hs.losses[-20:]))
+
+
+# ----------------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats per method (median)")
+    ap.add_argument("--target", type=float, default=0.2, help="seconds per repeat per method")
+    ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir with the generated modules")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's adaptive malloc thresholds alone (torch times become bimodal)")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+
+    malloc = "defaults (--default-malloc)" if args.default_malloc else tune_malloc()
+    torch.set_num_threads(1)
+    import hamsym as hs
+    from hamsym.zoo import mlp
+
+    header()
+    print(f"malloc: {malloc}")
+    print(f"nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
+          + ", ".join(f"{k}={v}" for k, v in HYPER.items())
+          + f"; SGD lr={HYPER['delta'] ** 2 * HYPER['beta'] * HYPER['gamma']:g}, "
+          f"momentum={1 - HYPER['theta']:g}; batch 1, float64")
+
+    tmp = Path(tempfile.mkdtemp(prefix="hamsym_bench_"))
+    try:
+        mods = build(tmp, hs, mlp)
+        print(f"generated modules in {tmp}" + ("" if args.keep else " (removed at exit; --keep keeps it)"))
+        if not args.no_compile:
+            compile_times(mods)
+
+        print(f"\n== sanity: {CHECK_STEPS} steps from the same weights, max |difference| "
+              f"(asserted < {CHECK_TOL:g})")
+        for label, (mod, path, sizes) in mods.items():
+            t = time.perf_counter()
+            mod.Integrator(seed=0).run(*stream_data(sizes, 2, seed=0))
+            first = time.perf_counter() - t
+            ew, ep, es, moved = sanity_check(mod, sizes)
+            print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e} "
+                  f"(weights moved up to {moved:.1e}); parent's first run() {first:.3f}s")
+
+        print(f"\n== time per learning step (median of {args.repeats} interleaved repeats, "
+              f"~{args.target:g}s each)")
+        results = {}
+        for label, (mod, path, sizes) in mods.items():
+            results[label] = time_net(mod, sizes, args.repeats, args.target)
+
+        labels = list(results)
+        w = 21
+
+        def row(name, values, fmt):
+            print(f"{name:<34}" + "".join(f"{fmt(v):>{w}}" for v in values))
+
+        row("", labels, str)
+        row("parameters", [n_params(mods[l][2]) for l in labels], lambda v: f"{v:,}")
+        us = lambda v: f"{v[0]:.2f} ({v[1]:.2f})"
+        for key, name in (("hamsym", "hamsym run()"), ("py", "hamsym step() py loop"),
+                          ("hl", "torch eager HL"), ("sgd", "torch SGD momentum")):
+            row(f"{name:<22}  [us/step]", [(results[l][0][key] * 1e6, results[l][0][key + "_min"] * 1e6)
+                                           for l in labels], us)
+        ratio = lambda a, b: [results[l][0][a] / results[l][0][b] for l in labels]
+        row("torch HL / hamsym run()       [x]", ratio("hl", "hamsym"), lambda v: f"{v:.1f}")
+        row("  target (issue)              [x]", [TARGETS[l] for l in labels], lambda v: f">= {v:g}")
+        row("torch SGD / hamsym run()      [x]", ratio("sgd", "hamsym"), lambda v: f"{v:.1f}")
+        row("torch HL / hamsym step()      [x]", ratio("hl", "py"), lambda v: f"{v:.1f}")
+        row("spread (max-min)/med hs|HL|SGD", [results[l][1] for l in labels],
+            lambda s: f"{s['hamsym'] * 100:.0f}|{s['hl'] * 100:.0f}|{s['sgd'] * 100:.0f}%")
+        row("steps per repeat hs|HL|SGD", [results[l][2] for l in labels],
+            lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}")
+        row("weights finite / hs loss (last 20)", [(results[l][3], results[l][4]) for l in labels],
+            lambda v: f"{v[0]} / {v[1]:.3g}")
+        print("(times: median (best) over the repeats; ratios use medians)")
+
+        print("\n== bytes moved per step, model (float64, see bytes_per_step): forward reads W once "
+              "(8 B/param), backward re-reads W_l for the message (8, l >= 2), the update reads + writes "
+              "W and p_W in one pass (32): 40 B/param for W1 and the biases, 48 for W2, W3")
+        nbytes = {l: bytes_per_step(mods[l][2]) for l in labels}
+        upd = {l: update_bandwidth(n_params(mods[l][2])) for l in labels}
+        row("bytes per param", [nbytes[l] / n_params(mods[l][2]) for l in labels], lambda v: f"{v:.1f}")
+        row("bytes per step [MB]", [nbytes[l] / 1e6 for l in labels], lambda v: f"{v:.3f}")
+        row("footprint W + p_W [MB]", [2 * n_params(mods[l][2]) * F64 / 1e6 for l in labels],
+            lambda v: f"{v:.3f}")
+        row("hamsym achieved [GB/s]", [(nbytes[l] / results[l][0]["hamsym"] / 1e9,
+                                        nbytes[l] / results[l][0]["hamsym_min"] / 1e9) for l in labels],
+            lambda v: f"{v[0]:.1f} ({v[1]:.1f})")
+        row("update pass alone [GB/s]", [upd[l] for l in labels], lambda v: f"{v:.1f}")
+        row("hamsym (best) / update pass [%]",
+            [nbytes[l] / results[l][0]["hamsym_min"] / 1e9 / upd[l] * 100 for l in labels],
+            lambda v: f"{v:.0f}")
+        big = 32 * 1024 * 1024                                               # 2 x 256 MiB
+        print(f"DRAM reference, 2 x 256 MiB arrays: numpy copy {copy_bandwidth(big):.1f} GB/s "
+              f"(read + write counted, like STREAM), update pass alone {update_bandwidth(big):.1f} GB/s")
+        print("(update pass alone: a Numba loop p = a*p - c; w -= d*p over two arrays of the net's "
+              "parameter count, 32 B/param, cache-warm; achieved GB/s in parentheses uses the best time)")
+
+        print("\n== targets (same run)")
+        ok_all = True
+        for l in labels:
+            ratio = results[l][0]["hl"] / results[l][0]["hamsym"]
+            ok = ratio >= TARGETS[l]
+            ok_all &= ok
+            print(f"{l:>20}: torch HL / hamsym = {ratio:7.1f}x, target >= {TARGETS[l]:g}x: "
+                  f"{'met' if ok else 'NOT met'}")
+        print(f"\ntotal wall time {time.perf_counter() - t_start:.1f}s")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
