@@ -36,7 +36,7 @@ of shape (T, n) and a losses array of shape (T,) last):
     states, state costates: -
     inputs, targets: u, y
     hyperparameters, params: gamma, beta, theta, theta_neurons, flip, delta
-    work buffers: h, _t0, _t1, _t2, dH_dh, _t3, _t4
+    work buffers: _t0, h, _t1, _t2, _t3, dH_dh, _t4
 Vectors are 1-D arrays, matrices 2-D C-ordered arrays; every array is updated in place.
 """
 
@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "3a03aa7d52983654a2a00bc6d33c5b11d21dc044bdaa7f68b5e633597690f424"
+SPEC_HASH = "0334675b5f4afdb222b22f620a49c7e5ad07a16529b3209020dd35a9180f7096"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -60,7 +60,7 @@ WEIGHTS = {'W1': (16, 4), 'b1': (16,), 'W2': (2, 16), 'b2': (2,)}
 STATES = {}
 PARAMS = {}
 HYPER = {'gamma': 1.0, 'beta': 1.0, 'theta': 0.5, 'theta_neurons': None, 'flip': -1.0, 'delta': 0.1}
-WORK = {'h': (16,), '_t0': (2,), '_t1': (2,), '_t2': (16,), 'dH_dh': (16,), '_t3': (16,), '_t4': (16,)}
+WORK = {'_t0': (16,), 'h': (16,), '_t1': (2,), '_t2': (2,), '_t3': (16,), 'dH_dh': (16,), '_t4': (16,)}
 
 if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
         VERSIONS["numba"], VERSIONS["python"]):
@@ -72,7 +72,7 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "c
 
 
 @numba.njit(**_JIT)
-def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh, _t3, _t4):
+def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4):
     """Update of unit net: W1, b1, W2, b2; returns its loss terms at step k."""
     _aw = 1.0 + flip * theta
     _ax = 1.0 + flip * theta_neurons
@@ -80,72 +80,72 @@ def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta,
     _db = delta * beta
     # -- forward: instantaneous neurons and loss, at step k
     for _i in range(16):
-        _acc0 = 0.0
+        _acc = 0.0
         for _r in range(4):
-            _acc0 += W1[_i, _r] * u[_r]
-        _a0 = (_acc0 + b1[_i])
+            _acc += W1[_i, _r] * u[_r]
+        _t0[_i] = _acc
+    for _i in range(16):
+        _a0 = (_t0[_i] + b1[_i])
         h[_i] = (math.tanh(_a0))
     for _i in range(2):
         _acc = 0.0
         for _r in range(16):
             _acc += W2[_i, _r] * h[_r]
-        _t0[_i] = _acc
+        _t1[_i] = _acc
     _s0 = 0.0
     for _i in range(2):
-        _v = (_t0[_i] + b2[_i] - y[_i])
+        _v = (_t1[_i] + b2[_i] - y[_i])
         _s0 += _v * _v
     _l = (0.5 * _s0)
     _loss = _l
     # -- backward messages dH/dh, at step k
     for _i in range(2):
-        _t1[_i] = (_t0[_i] + b2[_i] - y[_i])
+        _t2[_i] = (_t1[_i] + b2[_i] - y[_i])
     for _i in range(16):
-        _t2[_i] = 0.0
+        _t3[_i] = 0.0
     for _r in range(2):
-        _c = _t1[_r]
+        _c = _t2[_r]
         for _i in range(16):
-            _t2[_i] += W2[_r, _i] * _c
+            _t3[_i] += W2[_r, _i] * _c
     for _i in range(16):
-        dH_dh[_i] = (gamma * _t2[_i])
+        dH_dh[_i] = (gamma * _t3[_i])
     for _i in range(16):
-        _t3[_i] = (dH_dh[_i] * (1.0 - h[_i]**2))
-    for _j in range(16):
-        _t4[_j] = h[_j]
+        _t4[_i] = (dH_dh[_i] * (1.0 - h[_i]**2))
     # -- weights: costate and weight in one pass
     for _i in range(16):
         for _j in range(4):
-            _p = _aw * p_W1[_i, _j] - _ds * (_t3[_i] * u[_j])
-            W1[_i, _j] -= _db * _p
+            _p = _aw * p_W1[_i, _j] - _ds * (_t4[_i] * u[_j])
+            W1[_i, _j] = W1[_i, _j] - _db * _p
             p_W1[_i, _j] = _p
     for _i in range(16):
-        _p = _aw * p_b1[_i] - _ds * _t3[_i]
-        b1[_i] -= _db * _p
+        _p = _aw * p_b1[_i] - _ds * _t4[_i]
+        b1[_i] = b1[_i] - _db * _p
         p_b1[_i] = _p
     for _i in range(2):
         for _j in range(16):
-            _p = _aw * p_W2[_i, _j] - _ds * (gamma * (_t1[_i] * _t4[_j]))
-            W2[_i, _j] -= _db * _p
+            _p = _aw * p_W2[_i, _j] - _ds * (gamma * (_t2[_i] * h[_j]))
+            W2[_i, _j] = W2[_i, _j] - _db * _p
             p_W2[_i, _j] = _p
     for _i in range(2):
-        _p = _aw * p_b2[_i] - _ds * (gamma * _t1[_i])
-        b2[_i] -= _db * _p
+        _p = _aw * p_b2[_i] - _ds * (gamma * _t2[_i])
+        b2[_i] = b2[_i] - _db * _p
         p_b2[_i] = _p
     return _loss
 
 
 @numba.njit(**_JIT)
-def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh, _t3, _t4):
+def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4):
     """One HL step in place; returns the loss at step k (before the update)."""
     _loss = 0.0
-    _loss += update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh, _t3, _t4)
+    _loss += update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
     return _loss
 
 
 @numba.njit(**_JIT)
-def run(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh, _t3, _t4, losses):
+def run(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses):
     """HL over a stream, one step per row; losses[k] gets the loss of step k."""
     for _k in range(losses.shape[0]):
-        losses[_k] = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, h, _t0, _t1, _t2, dH_dh, _t3, _t4)
+        losses[_k] = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
 
 
 def _initial(name, shape, rng, dtype):

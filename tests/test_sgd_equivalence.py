@@ -149,3 +149,28 @@ def test_float32_follows_float64(load):
     np.testing.assert_allclose(lb, la, rtol=1e-4, atol=1e-5)
     for n in a.weights:
         np.testing.assert_allclose(b.weights[n], a.weights[n], rtol=1e-4, atol=1e-5)
+
+
+def test_weights_that_read_each_other_still_follow_sgd(load):
+    """h = tanh((W1 * W2) @ u): each factor's gradient reads the other factor, so the
+    generator must store a gradient before the other factor moves (and gives up
+    fusing the message of V into V's pass when that would reorder the updates)."""
+    net = hs.Network("factors")
+    u, y = net.input("u", 3), net.target("y", 2)
+    W1, W2, V = net.weight("W1", (4, 3)), net.weight("W2", (4, 3)), net.weight("V", (2, 4))
+    h = net.instant("h", hs.tanh((W1 * W2) @ u))
+    net.loss(hs.sum_squares(V @ h - y) / 2)
+    mod = load(hs.derive(net, gamma=GAMMA, beta=BETA, theta=0.3, delta=DELTA))
+    assert "_g_W2" in mod.WORK                            # stored before W1 moved
+    integ = mod.Integrator(seed=0)
+    params = tensors(integ.weights, ["W1", "W2", "V"])
+    opt = torch.optim.SGD(params, lr=DELTA ** 2 * BETA * GAMMA, momentum=0.7)
+    U, Y = np.random.default_rng(2).normal(size=(50, 3)), np.random.default_rng(3).normal(size=(50, 2))
+    for k in range(50):
+        integ.step(U[k], Y[k])
+        opt.zero_grad()
+        a, b, v = params
+        ((v @ torch.tanh((a * b) @ torch.tensor(U[k])) - torch.tensor(Y[k])) ** 2).sum().div(2).backward()
+        opt.step()
+    for n, p in zip(["W1", "W2", "V"], params):
+        np.testing.assert_allclose(integ.weights[n], p.detach().numpy(), rtol=0, atol=1e-12)

@@ -62,6 +62,11 @@ def walk_evaluated(root, stored):
     return order
 
 
+class ReadAfterWrite(Exception):
+    """Code would read a weight after its update in this step (or a message before it
+    is computed): the caller lowers again without fusing messages."""
+
+
 class Lowering:
     """Accumulates the body of a step function: lines of code and work buffers."""
 
@@ -71,6 +76,8 @@ class Lowering:
         self.buffers = {}       # name -> storage shape
         self.known = {}         # Expr -> name of the array or local holding it
         self.inline = {}        # Expr -> scalar code valid inside the current loop only
+        self.pending = set()    # messages not computed yet: what needs them must wait
+        self.frozen = set()     # weights already updated in this step: reading them is a bug
         self.uses = uses        # Expr -> number of places using it, to decide fusion
         self._count = Counter()
 
@@ -106,7 +113,11 @@ class Lowering:
         if e in self.known:
             return self.ref(self.known[e], e.shape, i, j)
         if isinstance(e, E.Var):
+            if e in self.frozen:
+                raise ReadAfterWrite(e.name)
             return self.ref(e.name, e.shape, i, j)
+        if e in self.pending:
+            raise ReadAfterWrite(str(e))
         if isinstance(e, E.Const):
             return repr(float(e.value))
         if isinstance(e, E.Zero):
@@ -150,10 +161,13 @@ class Lowering:
     def prepare(self, e, fuse=()):
         """Materialize the reductions inside e (except the matvecs in `fuse`)."""
         for node in walk_evaluated(e, self.known):
-            if node in self.known or node in fuse:
+            if node in self.known or node in fuse or self._waits(node):
                 continue
             if _is_reduction(node):
                 self.materialize(node)
+
+    def _waits(self, node):
+        return bool(self.pending) and any(m in self.pending for m in E.walk(node))
 
     def operand(self, e):
         """Make e readable by index cheaply: a declared array or a stored buffer."""
@@ -203,7 +217,8 @@ class Lowering:
         stack = [e]
         while stack:
             n = stack.pop()
-            if n in self.known or isinstance(n, E.Var):
+            if n in self.known or isinstance(n, E.Var) or self._waits(n) or (
+                    isinstance(n, E.Transpose) and n.args[0] in self.known):
                 continue
             if n.shape != () and 1 in n.shape and any(
                     isinstance(m, E.Apply) for m in walk_evaluated(n, self.known)):
@@ -214,6 +229,8 @@ class Lowering:
     def assign(self, e, name=None):
         """Evaluate e elementwise into a new buffer `name` (or local, for scalars)."""
         fuse = self.fusable(e) if e.shape != () and e.shape[1] == 1 else set()
+        if any(isinstance(n, E.Apply) for n in walk_evaluated(e, self.known)):
+            fuse = set()        # a call in the row loop costs more than the fusion saves
         self.prepare(e, fuse)
         self.hoist(e)
         for m in fuse:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .. import expr as E
 from ..expr import Var
-from .lower import Lowering, count_uses, evaluated_children
+from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children
 from .units import partition
 
 HYPER_ARGS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
@@ -145,53 +145,118 @@ class _UnitLowering:
         messages = [(self.prefix + m.name, self.view(e)) for m, e in u.messages]
         messages = [(n, e) for n, e in messages if e in used and not isinstance(e, Var)]
         named = [d for _, d in instants] + [e for _, e in messages]
-        low = Lowering(count_uses(named + roots, set(named)), self.prefix)
+        plan = (tasks, grads, loss, instants, messages, named, roots, jacobi)
+        try:
+            low = self._lower_update(plan, fuse_messages=True)
+        except ReadAfterWrite:             # the fused order would read an updated weight
+            low = self._lower_update(plan, fuse_messages=False)
+        return self._kernel(f"update_{u.name}", low, roots + named, True)
 
+    def _fusable_messages(self, messages, tasks, loss, instants, grads):
+        """Messages W.T @ v (W a matrix of this unit) needed only by other weights'
+        gradients: computed inside W's update pass, which reads W anyway."""
+        early = set()
+        for e in [e for _, e in tasks] + [d for _, d in instants] + ([loss] if loss else []):
+            early.update(E.walk(e))
+        out = {}
+        for name, e in messages:
+            if not (isinstance(e, E.MatMul) and isinstance(e.args[0], E.Transpose)):
+                continue
+            w = e.args[0].args[0]
+            if w in grads and 1 not in w.shape and e not in early and \
+                    e not in E.walk(grads[w]) and e not in E.walk(e.args[1]):
+                out[e] = (name, w)
+        return out
+
+    def _lower_update(self, plan, fuse_messages):
+        tasks, grads, loss, instants, messages, named, roots, jacobi = plan
+        fused = self._fusable_messages(messages, tasks, loss, instants, grads) \
+            if fuse_messages else {}
+        low = Lowering(count_uses(named + roots, set(named)), self.prefix)
         low.emit("# -- forward: instantaneous neurons and loss, at step k")
         for name, d in instants:
             low.materialize(d, name=name)
         low.emit(f"_loss = {low.materialize(loss, name='_l') if loss is not None else '0.0'}")
-        if messages:
+        if any(e not in fused for _, e in messages):
             low.emit("# -- backward messages dH/dh, at step k")
         for name, e in messages:
-            low.materialize(e, name=name)
-        if u.states:
+            if e not in fused:
+                low.materialize(e, name=name)
+        if self.unit.states:
             low.emit("# -- states forward, then costates backward, into new buffers")
         for name, e in tasks:
             low.materialize(e, name=name)
-        self._weights(low, grads, jacobi)
+        self._weights(low, grads, jacobi, fused)
         self._commit(low)
-        return self._kernel(f"update_{u.name}", low, roots + named, True)
+        return low
 
-    def _weights(self, low, grads, jacobi):
+    def _weights(self, low, grads, jacobi, fused):
+        """Weight updates, one pass per weight: p_w and w together, the gradient read
+        by index. With fused messages, a weight whose pass also computes a message
+        W.T @ v goes before the weights that need it (top layer first), and what
+        depends on a message is stored only once the message is there."""
         u, p, sched = self.unit, self.system.costates, self.schedule
         if not u.weights:
             return
-        # a gradient is read by index inside its weight's loop, unless it reads a
-        # weight or weight costate whose loop comes earlier (already updated), or its
-        # own weight at another index (transposed): then it is stored first
-        for w in u.weights:
+        made_by = {w: [(m, name) for m, (name, mw) in fused.items() if mw == w] for w in u.weights}
+        order, done = [], set()
+        while len(order) < len(u.weights):
+            for w in u.weights:
+                needs = {mw for m, (_, mw) in fused.items() if m in E.walk(grads[w])}
+                if w not in done and needs <= done | {w}:
+                    order.append(w)
+                    done.add(w)
+                    break
+            else:
+                raise ReadAfterWrite("messages and weights depend on each other")
+        # what a gradient needs is stored before any weight moves, except what waits
+        # for a fused message: that is stored right before its weight's pass
+        low.pending = set(fused)
+        for w in order:
             low.prepare(grads[w])
             low.hoist(grads[w])
         earlier = set()
-        for w in u.weights:
+        for w in order:
+            stored = set(low.known) | low.pending      # pending messages will be buffers
             clash = any((v in earlier) or (v in (w, p[w]) and tr)
-                        for v, tr in _elementwise_reads(grads[w], low.known))
+                        for v, tr in _elementwise_reads(grads[w], stored))
+            if clash and fused:
+                raise ReadAfterWrite(w.name)
             if clash:
                 low.materialize(grads[w], name=f"_g_{w.name}")
             earlier.update((w, p[w]))
-        low.emit("# -- weights: costate and weight in one pass")
-        for w in u.weights:
+        low.emit("# -- weights: costate and weight in one pass" +
+                 (", messages to the layer below on the way" if fused else ""))
+        for w in order:
+            low.pending -= {m for m in fused if fused[m][1] in low.frozen}
+            low.prepare(grads[w])
+            low.hoist(grads[w])
+            for m, _ in made_by[w]:
+                low.operand(m.args[1])
+            for m, name in made_by[w]:
+                low.buffer(name, m.shape)
+                low.emit(f"for _j in range({m.shape[0]}):")
+                low.emit(f"{name}[_j] = 0.0", 1)
+
             def body(i, j, depth, w=w):
                 pre = []
                 grad = low.at(grads[w], i, j, pre)
                 for line in pre:
                     low.emit(line, depth)
                 pw, ww = low.ref(p[w].name, w.shape, i, j), low.ref(w.name, w.shape, i, j)
+                if made_by[w]:
+                    low.emit(f"_w = {ww}", depth)
+                for m, name in made_by[w]:      # W.T @ v, from the old W
+                    low.emit(f"{name}[{j}] += _w * {low.at(m.args[1], i, '0', [])}", depth)
                 low.emit(f"_p = _aw * {pw} - _ds * {grad}", depth)
-                low.emit(f"{ww} -= _db * {pw if jacobi else '_p'}", depth)
+                old = "_w" if made_by[w] else ww
+                low.emit(f"{ww} = {old} - _db * {pw if jacobi else '_p'}", depth)
                 low.emit(f"{pw} = {'0.0' if sched.reset_weight_costate else '_p'}", depth)
             low._loops(w.shape, body)
+            for m, name in made_by[w]:
+                low.known[m] = name
+            low.frozen.update((w, p[w]))
+        low.pending, low.frozen = set(), set()
 
     def _commit(self, low):
         u, p = self.unit, self.system.costates
