@@ -108,20 +108,16 @@ def bytes_per_step(sizes):
 
     Layer l (W_l: n_out x n_in, b_l: n_out):
       forward       reads W_l, b_l once                                 8 B/param
-      backward      reads W_l again for the message dH/dh_{l-1}          8 B/param
-                    (layers l >= 2 only; the input u needs no message)
       update        reads W_l, p_W_l, writes W_l, p_W_l in one pass     32 B/param
-    so 40 B/param for layer 1 and the biases, 48 B/param for W_2, W_3.
-    Vectors (activations, messages, u, y) are O(n) against O(n^2) and left out.
-    The generated backward also re-emits the matvec W_2 @ h_1 whose result it does
-    not use; LLVM deletes it (same machine code without it), so it is not counted.
-    The floor for separate float64 W and p_W arrays is 32 B/param (the update pass).
+                    (the message dH/dh_{l-1} = W_l^T v is computed in that
+                    same pass, from the old W_l, so W_l is not read again)
+    so 40 B/param. Vectors (activations, messages, u, y) are O(n) against O(n^2)
+    and left out. The floor for separate float64 W and p_W arrays is 32 B/param
+    (the update pass).
     """
     total = 0
-    for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-        w = n_in * n_out
-        total += w * (8 + (8 if layer > 1 else 0) + 32)
-        total += n_out * (8 + 32)
+    for n_in, n_out in zip(sizes, sizes[1:]):
+        total += (n_in * n_out + n_out) * (8 + 32)
     return total
 
 
@@ -498,8 +494,8 @@ def main():
         print("(times: median (best) over the repeats; ratios use medians)")
 
         print("\n== bytes moved per step, model (float64, see bytes_per_step): forward reads W once "
-              "(8 B/param), backward re-reads W_l for the message (8, l >= 2), the update reads + writes "
-              "W and p_W in one pass (32): 40 B/param for W1 and the biases, 48 for W2, W3")
+              "(8 B/param), the update reads + writes "
+              "W and p_W in one pass (32), computing the message to the layer below on the way: 40 B/param")
         nbytes = {l: bytes_per_step(mods[l][2]) for l in labels}
         upd = {l: update_bandwidth(n_params(mods[l][2])) for l in labels}
         row("bytes per param", [nbytes[l] / n_params(mods[l][2]) for l in labels], lambda v: f"{v:.1f}")

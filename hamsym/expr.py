@@ -175,7 +175,9 @@ class Const(Expr):
         return ()
 
 
-class Zero(Expr):
+class _Filled(Expr):
+    """A constant matrix given by its shape alone."""
+
     __slots__ = ()
 
     def __init__(self, shape):
@@ -183,30 +185,25 @@ class Zero(Expr):
 
     def _key(self):
         return (self.shape,)
+
+    def vjp(self, g):
+        return ()
+
+
+class Zero(_Filled):
+    __slots__ = ()
 
     def _str(self):
         return "0"
 
-    def vjp(self, g):
-        return ()
 
-
-class Ones(Expr):
+class Ones(_Filled):
     """The all-ones matrix; appears in the adjoint of a sum of entries."""
 
     __slots__ = ()
 
-    def __init__(self, shape):
-        super().__init__(shape=shape)
-
-    def _key(self):
-        return (self.shape,)
-
     def _str(self):
         return f"ones{self.shape}"
-
-    def vjp(self, g):
-        return ()
 
 
 def is_zero(e):
@@ -562,8 +559,11 @@ def softmax_cross_entropy(z, y):
     return CrossEntropy(z, y, shape=())
 
 
-def walk(expr):
-    """Every node once, children before parents (deterministic order)."""
+def walk(expr, children=None):
+    """Every node once, children before parents (deterministic order).
+
+    children(node) may narrow what is entered (default: all of node's children)."""
+    children = children or Expr.children
     seen, order, stack = set(), [], [(expr, False)]
     while stack:
         node, done = stack.pop()
@@ -574,7 +574,7 @@ def walk(expr):
             continue
         seen.add(node)
         stack.append((node, True))
-        stack.extend((c, False) for c in reversed(node.children()))
+        stack.extend((c, False) for c in reversed(children(node)))
     return order
 
 

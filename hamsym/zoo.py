@@ -7,6 +7,13 @@ from .expr import softmax_cross_entropy, sum_squares
 from .network import Network
 
 
+def _per_layer(activations, layers):
+    acts = list(activations) if isinstance(activations, (list, tuple)) else [activations] * layers
+    if len(acts) != layers:
+        raise ValueError(f"{layers} layers but {len(acts)} activations")
+    return acts
+
+
 def mlp(sizes, activations=A.tanh, *, loss="squared", name="mlp", bias=True):
     """A feed-forward network of instantaneous layers, sizes = [n_in, ..., n_out].
 
@@ -16,10 +23,7 @@ def mlp(sizes, activations=A.tanh, *, loss="squared", name="mlp", bias=True):
     """
     if len(sizes) < 2:
         raise ValueError("mlp needs at least input and output sizes")
-    hidden = len(sizes) - 2
-    acts = list(activations) if isinstance(activations, (list, tuple)) else [activations] * hidden
-    if len(acts) != hidden:
-        raise ValueError(f"{hidden} hidden layers but {len(acts)} activations")
+    acts = _per_layer(activations, len(sizes) - 2)
     net = Network(name)
     h = net.input("u", sizes[0])
     y = net.target("y", sizes[-1])
@@ -51,10 +55,7 @@ def delay_network(sizes, activations=A.tanh, *, name="delay"):
     f_l = (sigma_l(W_l x_{l-1} + b_l) - x_l) / delta, so an Euler step of size delta
     gives x_l+ = sigma_l(W_l x_{l-1} + b_l): one layer per step. x_0 is the input u;
     the loss is |x_L - y|^2 / 2. activations: one for all layers or one per layer."""
-    layers = len(sizes) - 1
-    acts = list(activations) if isinstance(activations, (list, tuple)) else [activations] * layers
-    if len(acts) != layers:
-        raise ValueError(f"{layers} layers but {len(acts)} activations")
+    acts = _per_layer(activations, len(sizes) - 1)
     net = Network(name)
     x = net.input("u", sizes[0])
     y = net.target("y", sizes[-1])

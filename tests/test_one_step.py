@@ -99,34 +99,43 @@ def reference(scheme, f, loss, order, x, p, w, pw, u, y):
     return xs, ps, w_new, pw_new
 
 
-@pytest.mark.parametrize("scheme", ["local", "nonlocal"])
-@pytest.mark.parametrize("key", NETS)
-def test_one_step_matches_autograd(key, scheme, load):
-    net, f, loss, order = NETS[key]()
-    system = hs.derive(net, **H)
-    mod = load(system, name=key, scheme=scheme)
-    rng = np.random.default_rng(11)
-    hl = mod.Integrator(seed=4, states={k: rng.normal(size=s) for k, s in mod.STATES.items()})
+def random_learner(mod, seed):
+    """An integrator with random states and costates, and its values as tensors."""
+    rng = np.random.default_rng(seed)
+    hl = mod.Integrator(seed=seed, states={k: rng.normal(size=s) for k, s in mod.STATES.items()})
     for k in hl.costates:
         hl.costates[k][...] = rng.normal(size=hl.costates[k].shape)
     data = [rng.normal(size=s) for s in list(mod.INPUTS.values()) + list(mod.TARGETS.values())]
-    u = torch.tensor(data[0]) if mod.INPUTS else None
-    y = torch.tensor(data[-1])
-    T = lambda d: {k: torch.tensor(v.copy()) for k, v in d.items()}   # noqa: E731
-    x, w = T(hl.states), T(hl.weights)
-    p = {k: torch.tensor(hl.costates[k].copy()) for k in order}
+    x = {k: torch.tensor(v.copy()) for k, v in hl.states.items()}
+    w = {k: torch.tensor(v.copy()) for k, v in hl.weights.items()}
+    p = {k: torch.tensor(hl.costates[k].copy()) for k in x}
     pw = {k: torch.tensor(hl.costates[k].copy()) for k in w}
-    want_loss = loss(x, w, u, y).item()
+    return hl, data, x, p, w, pw
 
-    got_loss = hl.step(*data)
-    x_new, p_new, w_new, pw_new = reference(scheme, f, loss, order, x, p, w, pw, u, y)
-    assert abs(got_loss - want_loss) < 1e-12
+
+def assert_step_matches(hl, x_new, p_new, w_new, pw_new):
     for name, want in [*x_new.items(), *w_new.items()]:
         got = hl.states[name] if name in x_new else hl.weights[name]
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
     for name, want in [*p_new.items(), *pw_new.items()]:
         np.testing.assert_allclose(hl.costates[name], want.detach().numpy(), rtol=0, atol=1e-12,
                                    err_msg="p_" + name)
+
+
+@pytest.mark.parametrize("scheme", ["local", "nonlocal"])
+@pytest.mark.parametrize("key", NETS)
+def test_one_step_matches_autograd(key, scheme, load):
+    net, f, loss, order = NETS[key]()
+    system = hs.derive(net, **H)
+    mod = load(system, name=key, scheme=scheme)
+    hl, data, x, p, w, pw = random_learner(mod, seed=11)
+    u = torch.tensor(data[0]) if mod.INPUTS else None
+    y = torch.tensor(data[-1])
+    want_loss = loss(x, w, u, y).item()
+
+    got_loss = hl.step(*data)
+    assert abs(got_loss - want_loss) < 1e-12
+    assert_step_matches(hl, *reference(scheme, f, loss, order, x, p, w, pw, u, y))
 
 
 def test_partial_scheme_one_step_matches_autograd(load):
@@ -137,15 +146,7 @@ def test_partial_scheme_one_step_matches_autograd(load):
     net, f, loss, order = delay3()
     system = hs.derive(net, **H)
     mod = load(system, name="delay3", scheme="partial", groups=groups)
-    rng = np.random.default_rng(12)
-    hl = mod.Integrator(seed=5, states={k: rng.normal(size=s) for k, s in mod.STATES.items()})
-    for k in hl.costates:
-        hl.costates[k][...] = rng.normal(size=hl.costates[k].shape)
-    u, y = rng.normal(size=3), rng.normal(size=2)
-    T = lambda d: {k: torch.tensor(v.copy()) for k, v in d.items()}   # noqa: E731
-    x, w = T(hl.states), T(hl.weights)
-    p = {k: torch.tensor(hl.costates[k].copy()) for k in order}
-    pw = {k: torch.tensor(hl.costates[k].copy()) for k in w}
+    hl, (u, y), x, p, w, pw = random_learner(mod, seed=12)
     tu, ty = torch.tensor(u), torch.tensor(y)
     s, d = H["flip"], H["delta"]
     ax, aw = 1 + s * H["theta_neurons"], 1 + s * H["theta"]
@@ -175,9 +176,4 @@ def test_partial_scheme_one_step_matches_autograd(load):
                 w_new[name] = w[name] - d * H["beta"] * pw_new[name]
 
     hl.step(u, y)
-    for name, want in [*x_new.items(), *w_new.items()]:
-        got = hl.states[name] if name in x_new else hl.weights[name]
-        np.testing.assert_allclose(got, want.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
-    for name, want in [*p_new.items(), *pw_new.items()]:
-        np.testing.assert_allclose(hl.costates[name], want.detach().numpy(), rtol=0, atol=1e-12,
-                                   err_msg="p_" + name)
+    assert_step_matches(hl, x_new, p_new, w_new, pw_new)

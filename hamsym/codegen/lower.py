@@ -47,19 +47,8 @@ def evaluated_children(node, stored):
 
 def walk_evaluated(root, stored):
     """Nodes evaluated for root, children first; stored nodes are not entered."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        if node is root or node not in stored:
-            stack.extend((c, False) for c in reversed(evaluated_children(node, stored)))
-    return order
+    return E.walk(root, lambda n: evaluated_children(n, stored)
+                  if n is root or n not in stored else ())
 
 
 class ReadAfterWrite(Exception):
