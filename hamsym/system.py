@@ -9,7 +9,7 @@ generator reads), SymPy objects (``.sympy()``, to manipulate), and text/LaTeX
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy
 
@@ -67,7 +67,6 @@ class System:
     gradients: dict
     messages: list
     costates: dict
-    _names: dict = field(default_factory=dict, repr=False)
 
     # -- access -------------------------------------------------------------------------
     def equation(self, name):
