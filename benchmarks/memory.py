@@ -309,7 +309,7 @@ def main():
           f"page {PAGE} B")
     print(f"model: zoo.recurrent({N_IN}, {h}, {N_OUT}, kind='discrete', bias=True): "
           f"x+ = tanh(A x + B u + b), o = C x + c, loss |o - y|^2/2; {n_params:,} parameters, float64")
-    print(f"HL: fully local (scheme='local'), " + ", ".join(f"{k}={v}" for k, v in HYPER.items())
+    print("HL: fully local (scheme='local'), " + ", ".join(f"{k}={v}" for k, v in HYPER.items())
           + f"; Integrator.run_stream(generator, chunk={CHUNK})")
     print(f"BPTT: eager PyTorch, CPU, 1 thread, float64; truncation window = T: T unrolled steps "
           f"from x = 0, one backward, one SGD step (lr={BPTT_LR}), loss = mean over the window")

@@ -439,7 +439,7 @@ def main():
 
     header()
     print(f"malloc: {malloc}")
-    print(f"nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
+    print("nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
           + ", ".join(f"{k}={v}" for k, v in HYPER.items())
           + f"; SGD lr={HYPER['delta'] ** 2 * HYPER['beta'] * HYPER['gamma']:g}, "
           f"momentum={1 - HYPER['theta']:g}; batch 1, float64")

@@ -5,7 +5,8 @@ standalone integrator module (`generate`, `load`).
 """
 
 from .activations import Activation, activation, cos, identity, relu, sigmoid, sin, softplus, tanh
-from .expr import DeclarationError, ShapeError, dot, softmax, softmax_cross_entropy, sum_squares, total
+from .expr import DeclarationError, ShapeError
+from .reductions import dot, softmax, softmax_cross_entropy, sum_squares, total
 from .hamiltonian import derive
 from .network import Network
 from .system import Equation, System

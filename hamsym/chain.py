@@ -9,7 +9,8 @@ and the code generator can materialize each message once.
 
 from __future__ import annotations
 
-from .expr import Var, add, walk
+from .expr import Var, add
+from .rewrite import walk
 
 
 def _graph(roots, instants):

@@ -7,7 +7,8 @@ vector-Jacobian rule (``vjp``), as in micrograd; ``chain`` composes them.
 SymPy's matrix expressions are not used here: their ``.diff`` is unreliable and
 their shape errors do not name the operands (DESIGN.md, trap 1).
 
-Operators follow NumPy: ``@`` is the matrix product, ``*`` is elementwise
+Reductions (norms, sums, softmax) are in ``reductions``; walking and rewriting
+graphs in ``rewrite``. Operators follow NumPy: ``@`` is the matrix product, ``*`` is elementwise
 (Hadamard) between equal shapes and scaling when one side is a scalar.
 """
 
@@ -444,17 +445,6 @@ class Apply(Expr):
 
 # -- reductions to a scalar, and softmax --------------------------------------------------
 
-class SumSquares(Expr):
-    __slots__ = ()
-
-    def _str(self):
-        return f"sum_squares({self.args[0]})"
-
-    def vjp(self, g):
-        x = self.args[0]
-        return ((x, scale(scale(Const(2), g), x)),)
-
-
 class Inner(Expr):
     """Sum of the elementwise product: a^T b for vectors, the Frobenius product for matrices."""
 
@@ -481,154 +471,3 @@ def inner(a, b):
     if isinstance(b, Scale):
         return scale(b.args[0], inner(a, b.args[1]))
     return Inner(a, b, shape=())
-
-
-class SumAll(Expr):
-    __slots__ = ()
-
-    def _str(self):
-        return f"sum({self.args[0]})"
-
-    def vjp(self, g):
-        x = self.args[0]
-        return ((x, scale(g, Ones(x.shape))),)
-
-
-class Softmax(Expr):
-    __slots__ = ()
-
-    def _str(self):
-        return f"softmax({self.args[0]})"
-
-    def vjp(self, g):
-        s = self
-        return ((self.args[0], add(hadamard(s, g), neg(scale(inner(g, s), s)))),)
-
-
-class CrossEntropy(Expr):
-    """-sum_i y_i log softmax(z)_i = logsumexp(z) sum(y) - y^T z, for target scores y."""
-
-    __slots__ = ()
-
-    def _str(self):
-        return f"softmax_cross_entropy({self.args[0]}, {self.args[1]})"
-
-    def vjp(self, g):
-        z, y = self.args
-        # the target is data (checked when the loss is declared), so only z gets an adjoint
-        return ((z, scale(g, add(scale(SumAll(y, shape=()), Softmax(z, shape=z.shape)), neg(y)))),)
-
-
-# -- the user-facing builders of scalars -----------------------------------------------------
-
-def _vector_or_matrix(x, fn):
-    x = as_expr(x, fn)
-    if x.is_scalar:
-        raise ShapeError(f"{fn}(`{x}`): expected a vector or matrix, got a scalar")
-    return x
-
-
-def sum_squares(x):
-    """Sum of squared entries: |x|^2 for a vector, the squared Frobenius norm for a matrix."""
-    return SumSquares(_vector_or_matrix(x, "sum_squares"), shape=())
-
-
-def dot(a, b):
-    """a^T b for vectors (the Frobenius product for matrices), a scalar."""
-    return inner(_vector_or_matrix(a, "dot"), _vector_or_matrix(b, "dot"))
-
-
-def total(x):
-    """Sum of all entries, a scalar."""
-    return SumAll(_vector_or_matrix(x, "total"), shape=())
-
-
-def softmax(z):
-    z = _vector_or_matrix(z, "softmax")
-    if z.shape[1] != 1:
-        raise ShapeError(f"softmax(`{z}`): expected a column vector, got {shape_str(z.shape)}")
-    return Softmax(z, shape=z.shape)
-
-
-def softmax_cross_entropy(z, y):
-    """Cross-entropy of softmax(z) against target scores y (one-hot or probabilities)."""
-    z, y = softmax(z).args[0], _vector_or_matrix(y, "softmax_cross_entropy")
-    if z.shape != y.shape:
-        raise ShapeError(f"softmax_cross_entropy(`{z}`, `{y}`): logits are {shape_str(z.shape)}, "
-                         f"targets are {shape_str(y.shape)}")
-    return CrossEntropy(z, y, shape=())
-
-
-def walk(expr, children=None):
-    """Every node once, children before parents (deterministic order).
-
-    children(node) may narrow what is entered (default: all of node's children)."""
-    children = children or Expr.children
-    seen, order, stack = set(), [], [(expr, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        stack.extend((c, False) for c in reversed(children(node)))
-    return order
-
-
-def leaves(expr):
-    return [n for n in walk(expr) if isinstance(n, Var)]
-
-
-def rebuild(node, args):
-    """node with its children replaced by args, through the simplifying builders."""
-    if args == node.args:
-        return node
-    if isinstance(node, Add):
-        # not flattened: a substituted definition (o = W h + b) stays a node of its own
-        kept = [a for a in args if not is_zero(a)]
-        return Add(*kept, shape=node.shape) if len(kept) > 1 and not all(
-            isinstance(a, Const) for a in kept) else add(*kept, *([] if kept else args))
-    if isinstance(node, Scale):
-        return scale(*args)
-    if isinstance(node, Reciprocal):
-        return reciprocal(*args)
-    # products keep their structure too: pulling a scalar out of a substituted
-    # message would hide it from the code generator's sharing of stored values
-    if isinstance(node, (MatMul, Hadamard)) and not any(is_zero(a) for a in args):
-        return type(node)(*args, shape=node.shape)
-    if isinstance(node, MatMul):
-        return matmul(*args)
-    if isinstance(node, Transpose):
-        return transpose(*args)
-    if isinstance(node, Hadamard):
-        return hadamard(*args)
-    if isinstance(node, Apply):
-        return Apply(node.activation, *args)
-    if isinstance(node, Inner):
-        return inner(*args)
-    return type(node)(*args, shape=node.shape)
-
-
-def substitute(expr, table):
-    """expr with every Var found in table replaced by its value (one pass)."""
-    done = {}
-    for node in walk(expr):
-        if isinstance(node, Var):
-            done[node] = table.get(node, node)
-        elif node.args:
-            done[node] = rebuild(node, tuple(done[a] for a in node.args))
-        else:
-            done[node] = node
-    return done[expr]
-
-
-def expand(expr, table):
-    """Substitute named definitions (instants, messages) until none is left."""
-    while True:
-        new = substitute(expr, table)
-        if new == expr:
-            return expr
-        expr = new

@@ -18,7 +18,8 @@ import numbers
 import sympy
 
 from .chain import gradients
-from .expr import Const, DeclarationError, Var, Zero, add, inner, neg, reciprocal, scale, sum_squares
+from .expr import Const, DeclarationError, Var, Zero, add, inner, neg, reciprocal, scale
+from .reductions import sum_squares
 from .system import Equation, System
 
 HYPER = {name: Var(name, (), "hyper") for name in ("gamma", "beta", "theta", "theta_neurons", "flip")}

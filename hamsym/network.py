@@ -12,7 +12,9 @@ import keyword
 import math
 import numbers
 
-from .expr import DeclarationError, Expr, ShapeError, Var, as_expr, shape_str, walk
+from .expr import DeclarationError, ShapeError, Var, as_expr, shape_str
+from .reductions import CrossEntropy
+from .rewrite import walk
 
 #: hyperparameters of Hamiltonian Learning (HL.md, authors' names) and the time step
 HYPERPARAMETERS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
@@ -137,7 +139,6 @@ class Network:
         if self.loss_expr is not None:
             raise DeclarationError(f"network {self.name!r} already has a loss `{self.loss_expr}`; "
                                    "add the terms into one expression")
-        from .expr import CrossEntropy
         for node in walk(expr):
             if isinstance(node, CrossEntropy):
                 bad = [v.name for v in self.data_leaves(node.args[1], invert=True)]

@@ -14,6 +14,7 @@ from sympy.matrices.expressions import (HadamardProduct, MatAdd, MatMul, MatrixE
                                         OneMatrix, Transpose, ZeroMatrix)
 
 from . import expr as E
+from . import reductions as R
 
 
 class Elementwise(MatrixExpr):
@@ -110,15 +111,15 @@ def to_sympy(e):
     if isinstance(e, E.Apply):
         act = e.activation
         return Elementwise(sympy.Lambda(_t(), act.expr), act.latex, args[0])
-    if isinstance(e, E.SumSquares):
+    if isinstance(e, R.SumSquares):
         return SquaredNorm(*args)
     if isinstance(e, E.Inner):
         return InnerProduct(*args)
-    if isinstance(e, E.SumAll):
+    if isinstance(e, R.SumAll):
         return EntrySum(*args)
-    if isinstance(e, E.Softmax):
+    if isinstance(e, R.Softmax):
         return SoftmaxOf(*args)
-    if isinstance(e, E.CrossEntropy):
+    if isinstance(e, R.CrossEntropy):
         return CrossEntropyOf(*args)
     raise TypeError(f"no SymPy form for {type(e).__name__}")
 

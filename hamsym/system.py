@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from .expr import Var, expand
+from .expr import Var
+from .rewrite import expand
 from .sympy_form import to_sympy
 
 

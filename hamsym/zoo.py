@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import activations as A
-from .expr import softmax_cross_entropy, sum_squares
+from .reductions import softmax_cross_entropy, sum_squares
 from .network import Network
 
 

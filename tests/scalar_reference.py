@@ -20,6 +20,7 @@ import sympy
 
 import hamsym as hs
 from hamsym import expr as E
+from hamsym import reductions as R
 from hamsym.activations import t as ACT_ARG
 
 
@@ -171,16 +172,16 @@ class ScalarReference:
         if isinstance(e, E.Apply):
             fn = e.activation.expr
             return args[0].applyfunc(lambda z: fn.xreplace({ACT_ARG: z}))
-        if isinstance(e, E.SumSquares):
+        if isinstance(e, R.SumSquares):
             return sum((z**2 for z in args[0]), sympy.Integer(0))
         if isinstance(e, E.Inner):
             a, b = args
             return sum((x * y for x, y in zip(a, b)), sympy.Integer(0))
-        if isinstance(e, E.SumAll):
+        if isinstance(e, R.SumAll):
             return sum(args[0], sympy.Integer(0))
-        if isinstance(e, E.Softmax):
+        if isinstance(e, R.Softmax):
             return softmax(args[0])
-        if isinstance(e, E.CrossEntropy):
+        if isinstance(e, R.CrossEntropy):
             z, y = args
             s = softmax(z)
             return -sum((y[i] * sympy.log(s[i]) for i in range(len(y))), sympy.Integer(0))

@@ -27,6 +27,7 @@ import sympy
 
 import hamsym as hs
 from hamsym import expr as E
+from hamsym.rewrite import walk
 from scalar_reference import NETWORKS, ScalarReference, flat, grad, names_of, random_values
 
 SEED = 6
@@ -191,7 +192,7 @@ def test_control_law(case):
 
 def _piecewise_args(net):
     exprs = [net.loss_expr, *net.dynamics_of.values(), *net.instants.values()]
-    return [n.args[0] for e in exprs for n in E.walk(e)
+    return [n.args[0] for e in exprs for n in walk(e)
             if isinstance(n, E.Apply) and n.activation.expr.has(sympy.Piecewise)]
 
 

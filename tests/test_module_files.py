@@ -18,7 +18,7 @@ def _system(sizes=(3, 5, 2), theta=0.3, name="small"):
 
 
 def test_module_runs_without_hamsym_sympy_or_jinja(tmp_path):
-    path = hs.generate(_system(), tmp_path / "standalone.py")
+    hs.generate(_system(), tmp_path / "standalone.py")
     script = textwrap.dedent(f"""
         import sys, importlib.abc
         class Block(importlib.abc.MetaPathFinder):

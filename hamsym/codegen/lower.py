@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections import Counter
 
 from .. import expr as E
+from .. import reductions as R
+from ..rewrite import walk
 from ..activations import F, t
 from .scalar import scalar_code
 
 
 def _is_reduction(e):
     return (isinstance(e, E.MatMul) and e.args[0].shape[1] > 1) or isinstance(
-        e, (E.SumSquares, E.Inner, E.SumAll, E.Softmax, E.CrossEntropy))
+        e, (R.SumSquares, E.Inner, R.SumAll, R.Softmax, R.CrossEntropy))
 
 
 def _array_shape(shape):
@@ -47,7 +49,7 @@ def evaluated_children(node, stored):
 
 def walk_evaluated(root, stored):
     """Nodes evaluated for root, children first; stored nodes are not entered."""
-    return E.walk(root, lambda n: evaluated_children(n, stored)
+    return walk(root, lambda n: evaluated_children(n, stored)
                   if n is root or n not in stored else ())
 
 
@@ -156,7 +158,7 @@ class Lowering:
                 self.materialize(node)
 
     def _waits(self, node):
-        return bool(self.pending) and any(m in self.pending for m in E.walk(node))
+        return bool(self.pending) and any(m in self.pending for m in walk(node))
 
     def operand(self, e):
         """Make e readable by index cheaply: a declared array or a stored buffer."""
@@ -172,11 +174,11 @@ class Lowering:
             return self.known[e]
         if isinstance(e, E.MatMul) and e.args[0].shape[1] > 1:
             name = self._matmul(e, name)
-        elif isinstance(e, (E.SumSquares, E.Inner, E.SumAll)):
+        elif isinstance(e, (R.SumSquares, E.Inner, R.SumAll)):
             name = self._sum(e, name)
-        elif isinstance(e, E.Softmax):
+        elif isinstance(e, R.Softmax):
             name = self._softmax(e, name)
-        elif isinstance(e, E.CrossEntropy):
+        elif isinstance(e, R.CrossEntropy):
             name = self._cross_entropy(e, name)
         else:
             name = self.assign(e, name)
@@ -304,9 +306,9 @@ class Lowering:
 
         def body(i, j, depth):
             pre = []
-            if isinstance(e, E.SumSquares):
+            if isinstance(e, R.SumSquares):
                 v = self.at(x, i, j, pre)
-                term = f"_v * _v"
+                term = "_v * _v"
             elif isinstance(e, E.Inner):
                 v = f"{self.at(x, i, j, pre)} * {self.at(e.args[1], i, j, pre)}"
                 term = "_v"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .. import expr as E
 from ..expr import Var
+from ..rewrite import expand, substitute, walk
 from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children
 from .units import partition
 
@@ -97,8 +98,8 @@ class _UnitLowering:
     def view(self, e, versions=None):
         """e with names expanded, foreign states read from their published vectors,
         and the given own variables read in their new version."""
-        e = E.substitute(E.expand(e, self.table), self.foreign)
-        return E.substitute(e, versions) if versions else e
+        e = substitute(expand(e, self.table), self.foreign)
+        return substitute(e, versions) if versions else e
 
     # -- emit -----------------------------------------------------------------------------
     def emit_kernel(self):
@@ -140,7 +141,7 @@ class _UnitLowering:
         roots = [e for _, e in tasks] + list(grads.values()) + ([loss] if loss is not None else [])
         used = set()
         for r in roots:
-            used.update(E.walk(r))
+            used.update(walk(r))
         instants = [(n, d) for n, d in instants if d in used]
         messages = [(self.prefix + m.name, self.view(e)) for m, e in u.messages]
         messages = [(n, e) for n, e in messages if e in used and not isinstance(e, Var)]
@@ -157,14 +158,14 @@ class _UnitLowering:
         gradients: computed inside W's update pass, which reads W anyway."""
         early = set()
         for e in [e for _, e in tasks] + [d for _, d in instants] + ([loss] if loss else []):
-            early.update(E.walk(e))
+            early.update(walk(e))
         out = {}
         for name, e in messages:
             if not (isinstance(e, E.MatMul) and isinstance(e.args[0], E.Transpose)):
                 continue
             w = e.args[0].args[0]
             if w in grads and 1 not in w.shape and e not in early and \
-                    e not in E.walk(grads[w]) and e not in E.walk(e.args[1]):
+                    e not in walk(grads[w]) and e not in walk(e.args[1]):
                 out[e] = (name, w)
         return out
 
@@ -202,7 +203,7 @@ class _UnitLowering:
         order, done = [], set()
         while len(order) < len(u.weights):
             for w in u.weights:
-                needs = {mw for m, (_, mw) in fused.items() if m in E.walk(grads[w])}
+                needs = {mw for m, (_, mw) in fused.items() if m in walk(grads[w])}
                 if w not in done and needs <= done | {w}:
                     order.append(w)
                     done.add(w)
@@ -276,7 +277,7 @@ class _UnitLowering:
     def _kernel(self, name, low, exprs, returns_loss, outputs=()):
         reads = set()
         for e in exprs:
-            reads.update(v.name for v in E.walk(e) if isinstance(v, Var))
+            reads.update(v.name for v in walk(e) if isinstance(v, Var))
         u, p = self.unit, self.system.costates
         own = [v.name for x in u.states for v in (x, p[x])] + \
               [v.name for w in u.weights for v in (w, p[w])]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .. import expr as E
 from ..chain import gradients
 from ..expr import DeclarationError, Var
+from ..rewrite import walk
 
 
 @dataclass
@@ -44,7 +45,7 @@ def _reads(expr, net):
     """The states and weights expr depends on, instants looked through."""
     out, seen, todo = set(), set(), [expr]
     while todo:
-        for v in (n for n in E.walk(todo.pop()) if isinstance(n, Var)):
+        for v in (n for n in walk(todo.pop()) if isinstance(n, Var)):
             if v in seen:
                 continue
             seen.add(v)
