@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "0334675b5f4afdb222b22f620a49c7e5ad07a16529b3209020dd35a9180f7096"
+SPEC_HASH = "c3467dceb68c0e1ae58ffd3be5a605821f14b108eebc5a6062336538acbf3a87"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -203,10 +203,11 @@ class Integrator:
         return (self.weights['W1'], self.weights['b1'], self.weights['W2'], self.weights['b2'], self.costates['W1'], self.costates['b1'], self.costates['W2'], self.costates['b2'], )
 
     def _scalars(self):
-        h = dict(self.hyper)
-        if h["theta_neurons"] is None:          # not set: neuron costates decay like weights'
-            h["theta_neurons"] = h["theta"]
-        return tuple(float(h[name]) for name in ('gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta'))
+        h = self.hyper
+        theta_neurons = h["theta_neurons"]
+        if theta_neurons is None:               # not set: neuron costates decay like weights'
+            theta_neurons = h["theta"]
+        return (float(h['gamma']), float(h['beta']), float(h['theta']), float(theta_neurons), float(h['flip']), float(h['delta']), )
 
     def _check_frozen(self):
         if WEIGHTS and not self._warned and (
@@ -221,6 +222,10 @@ class Integrator:
             raise TypeError(f"expected {len(names)} arrays ({', '.join(names)}), got {len(values)}")
         out = []
         for value, (name, shape) in zip(values, names.items()):
+            if type(value) is np.ndarray and value.dtype == self.dtype and value.shape == (
+                    value.shape[:1] if stream else ()) + shape and value.flags.c_contiguous:
+                out.append(value)               # the common case: nothing to convert
+                continue
             a = np.ascontiguousarray(value, dtype=self.dtype)
             want = ((a.shape[0],) if stream else ()) + shape
             if a.shape != want and not (stream and a.ndim == 1 and shape == (1,)):

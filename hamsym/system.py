@@ -52,6 +52,9 @@ class Equation:
         lhs = f"{dot}{{{latex_name(self.lhs)}}}"
         return f"{lhs} &= {sympy.latex(to_sympy(self.rhs), symbol_names=names or {})}"
 
+    def _repr_latex_(self):
+        return "$" + self.latex().replace("&=", "=") + "$"
+
     def __str__(self):
         prime = "" if self.kind in ("control", "message") else "'"
         return f"{self.lhs.name}{prime} = {self.rhs}"

@@ -110,7 +110,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                      "".join(f"self.costates[{w.name!r}], " for w in weights) +
                      "".join(f"self.states[{x.name!r}], " for x in states) +
                      "".join(f"self.costates[{x.name!r}], " for x in states),
-        scalar_names=repr(tuple(scalars)),
+        scalars_tuple="".join("float(theta_neurons), " if n == "theta_neurons" else
+                              f"float(h[{n!r}]), " for n in scalars),
         data_names=", ".join(d.name for d in data),
     )
     context["states"] = _ordered_dict_repr({x.name: _storage(x.shape) for x in states}) \
