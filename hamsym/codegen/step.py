@@ -25,12 +25,13 @@ their costate, reading their gradient by index.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .. import expr as E
 from ..expr import Var
 from ..rewrite import expand, substitute, walk
-from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children
+from .lower import Lowering, ReadAfterWrite, _array_shape as _storage, count_uses, evaluated_children
 from .units import partition
 
 HYPER_ARGS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
@@ -87,6 +88,7 @@ class _UnitLowering:
 
     def __init__(self, system, schedule, unit, units, prefix):
         self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
+        self.shared = {}
         net = system.net
         self.net = net
         self.table = {net.vars[n]: e for n, e in net.instants.items()}
@@ -109,8 +111,12 @@ class _UnitLowering:
         low = Lowering(count_uses([e for _, e in tasks], {}), self.prefix)
         for name, e in tasks:
             low.materialize(e, name=name)
+        outputs = [n for n, _ in tasks]
+        # what the emit stored (a pre-activation, say) holds step-k values: the
+        # update kernel reads it instead of computing it again
+        self.shared = {e: n for e, n in low.known.items() if n in low.buffers and n not in outputs}
         return self._kernel(f"emit_{self.unit.name}", low, [e for _, e in tasks], False,
-                            outputs=[n for n, _ in tasks])
+                            outputs=outputs)
 
     # -- update ---------------------------------------------------------------------------
     def update_kernel(self):
@@ -174,6 +180,9 @@ class _UnitLowering:
         fused = self._fusable_messages(messages, tasks, loss, instants, grads) \
             if fuse_messages else {}
         low = Lowering(count_uses(named + roots, set(named)), self.prefix)
+        for e, name in self.shared.items():           # stored by this unit's emit kernel
+            low.known[e] = name
+            low.buffers[name] = _storage(e.shape)
         low.emit("# -- forward: instantaneous neurons and loss, at step k")
         for name, d in instants:
             low.materialize(d, name=name)
@@ -288,7 +297,10 @@ class _UnitLowering:
         data = [v.name for v in self.net.of_kind("input") + self.net.of_kind("target")
                 if v.name in reads]
         params = [v.name for v in self.net.of_kind("param") if v.name in reads]
-        work = [b for b in low.buffers if b not in outputs]
+        shared = set(self.shared.values()) if returns_loss else set()
+        text = "\n".join(low.lines)
+        work = [b for b in low.buffers if b not in outputs and
+                (b not in shared or re.search(rf"\b{b}\b", text))]
         args = own + published + received + data + list(HYPER_ARGS) + params + work + list(outputs)
         return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
 
