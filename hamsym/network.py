@@ -151,8 +151,8 @@ class Network:
     def of_kind(self, kind):
         return [v for v in self.vars.values() if v.kind == kind]
 
-    def data_leaves(self, expr, invert=False):
-        """Leaves of expr (instants expanded) that are data; with invert, the ones that are not."""
+    def leaves(self, expr):
+        """The declared names expr depends on, looking through instantaneous neurons."""
         out, seen, todo = [], set(), [expr]
         while todo:
             for v in (n for n in walk(todo.pop()) if isinstance(n, Var)):
@@ -161,9 +161,14 @@ class Network:
                 seen.add(v)
                 if v.kind == "instant":
                     todo.append(self.instants[v.name])
-                elif (v.kind in ("input", "target", "param", "hyper")) != invert:
+                else:
                     out.append(v)
         return out
+
+    def data_leaves(self, expr, invert=False):
+        """Leaves of expr that are data; with invert, the ones that are not."""
+        return [v for v in self.leaves(expr)
+                if (v.kind in ("input", "target", "param", "hyper")) != invert]
 
     def check_complete(self):
         if self.loss_expr is None:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from .. import expr as E
 from ..chain import gradients
 from ..expr import DeclarationError, Var
-from ..rewrite import walk
 
 
 @dataclass
@@ -43,17 +42,7 @@ class Unit:
 
 def _reads(expr, net):
     """The states and weights expr depends on, instants looked through."""
-    out, seen, todo = set(), set(), [expr]
-    while todo:
-        for v in (n for n in walk(todo.pop()) if isinstance(n, Var)):
-            if v in seen:
-                continue
-            seen.add(v)
-            if v.kind == "instant":
-                todo.append(net.instants[v.name])
-            elif v.kind in ("state", "weight"):
-                out.add(v)
-    return out
+    return {v for v in net.leaves(expr) if v.kind in ("state", "weight")}
 
 
 def _loss_terms(loss):
