@@ -18,8 +18,8 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
     b1' = -beta*p_b1
     W2' = -beta*p_W2
     b2' = -beta*p_b2
-    p_W1' = flip*(theta/delta*p_W1 - (dH_dh * tanh_prime(W1 @ u + b1)) @ u.T)
-    p_b1' = flip*(theta/delta*p_b1 - dH_dh * tanh_prime(W1 @ u + b1))
+    p_W1' = flip*(theta/delta*p_W1 - (dH_dh * tanh'(W1 @ u + b1)) @ u.T)
+    p_b1' = flip*(theta/delta*p_b1 - dH_dh * tanh'(W1 @ u + b1))
     p_W2' = flip*(theta/delta*p_W2 - gamma*(W2 @ h + b2 - y) @ h.T)
     p_b2' = flip*(theta/delta*p_b2 - gamma*(W2 @ h + b2 - y))
 
@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "c3467dceb68c0e1ae58ffd3be5a605821f14b108eebc5a6062336538acbf3a87"
+SPEC_HASH = "8538ce1ab5a47e4c3df5cff5d3e0b4802b8af50925152487ccfa6d6d7d741f47"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"

@@ -51,7 +51,7 @@ class Activation:
     def derivative(self):
         if self._derivative is None:
             d = self._given_derivative if self._given_derivative is not None else sympy.diff(self.expr, t)
-            self._derivative = Activation(self.name + "_prime", d, latex=self.latex + "'",
+            self._derivative = Activation(self.name + "'", d, latex=self.latex + "'",
                                           output_form=self.output_form)
             self._derivative.origin = self
         return self._derivative
