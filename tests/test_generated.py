@@ -55,6 +55,13 @@ def test_readme_example_runs(tmp_path):
     assert (tmp_path / "generated" / "readme_mlp.py").exists()
 
 
+def test_readme_quotes_what_print_shows():
+    quoted = re.search(r"`print\(system\)` shows, among others,\n\n```\n(.*?)```", README, re.S).group(1)
+    printed = [line.strip() for line in str(readme_system()[0]).splitlines()]
+    for line in quoted.strip().splitlines():
+        assert line.strip() in printed, line
+
+
 if __name__ == "__main__":
     for name, source in SOURCES.items():
         system, options = source()
