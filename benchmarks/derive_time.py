@@ -3,7 +3,8 @@
 hamsym derives at the layer level (DESIGN.md, trap 1 and 2): the equations are
 matrix expressions whose sizes are plain numbers, so the time should not depend
 on the width. This prints the median derive() time of each width side by side
-and their ratio (about 1 is the goal).
+and their ratio (about 1 is the goal), then how generating the module's source
+grows with depth.
 
     python benchmarks/derive_time.py [--repeats N]
 """
@@ -58,6 +59,18 @@ def main():
         print(f"{width:>8} {1e3 * medians[width]:>10.2f} {1e3 * min(times):>8.2f} {1e3 * max(times):>8.2f}")
     small, large = WIDTHS
     print(f"ratio width {large} / width {small}: {medians[large] / medians[small]:.2f}")
+
+    print("\nderive() + render() (the module source) of a width-16 tanh MLP, by depth")
+    print(f"{'layers':>8} {'derive ms':>10} {'render ms':>10} {'lines':>7}")
+    for layers in (5, 20, 50):
+        net = mlp(16, layers)
+        start = time.perf_counter()
+        system = hs.derive(net)
+        mid = time.perf_counter()
+        source = hs.render(system)
+        end = time.perf_counter()
+        print(f"{layers:>8} {1e3 * (mid - start):>10.1f} {1e3 * (end - mid):>10.1f} "
+              f"{len(source.splitlines()):>7}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ class Expr:
         return self.args
 
     def __eq__(self, other):
-        return type(self) is type(other) and self._hash == other._hash and self._key() == other._key()
+        return self is other or (type(self) is type(other) and self._hash == other._hash
+                                 and self._key() == other._key())
 
     def __hash__(self):
         return self._hash

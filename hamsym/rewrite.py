@@ -56,12 +56,14 @@ def rebuild(node, args):
     return type(node)(*args, shape=node.shape)
 
 
-def substitute(expr, table):
-    """expr with every Var found in table replaced by its value (one pass)."""
+def substitute(expr, table, value=None):
+    """expr with every Var found in table replaced by its value (one pass);
+    value(var) may compute the replacement instead of reading it from table."""
+    value = value or table.__getitem__
     done = {}
     for node in walk(expr):
         if isinstance(node, Var):
-            done[node] = table.get(node, node)
+            done[node] = value(node) if node in table else node
         elif node.args:
             done[node] = rebuild(node, tuple(done[a] for a in node.args))
         else:
@@ -69,10 +71,13 @@ def substitute(expr, table):
     return done[expr]
 
 
-def expand(expr, table):
-    """Substitute named definitions (instants, messages) until none is left."""
-    while True:
-        new = substitute(expr, table)
-        if new == expr:
-            return expr
-        expr = new
+def expand(expr, table, memo=None):
+    """Substitute named definitions (instants, messages), themselves expanded,
+    until none is left. memo keeps expanded definitions across calls."""
+    memo = {} if memo is None else memo
+
+    def value(var):
+        if var not in memo:
+            memo[var] = substitute(table[var], table, value)
+        return memo[var]
+    return substitute(expr, table, value)

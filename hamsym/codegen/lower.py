@@ -67,7 +67,7 @@ class Lowering:
         self.buffers = {}       # name -> storage shape
         self.known = {}         # Expr -> name of the array or local holding it
         self.inline = {}        # Expr -> scalar code valid inside the current loop only
-        self.pending = set()    # messages not computed yet: what needs them must wait
+        self._pending, self._waiting = frozenset(), {}
         self.frozen = set()     # weights already updated in this step: reading them is a bug
         self.uses = uses        # Expr -> number of places using it, to decide fusion
         self._count = Counter()
@@ -157,8 +157,24 @@ class Lowering:
             if _is_reduction(node):
                 self.materialize(node)
 
+    @property
+    def pending(self):
+        """Messages not computed yet: what needs them must wait."""
+        return self._pending
+
+    @pending.setter
+    def pending(self, messages):
+        self._pending, self._waiting = frozenset(messages), {}
+
     def _waits(self, node):
-        return bool(self.pending) and any(m in self.pending for m in walk(node))
+        """Does node need a pending message? (memoized bottom-up per pending set)"""
+        if not self._pending:
+            return False
+        memo = self._waiting
+        for n in walk(node, lambda m: () if m in memo else m.children()):
+            if n not in memo:
+                memo[n] = n in self._pending or any(memo[c] for c in n.children())
+        return memo[node]
 
     def operand(self, e):
         """Make e readable by index cheaply: a declared array or a stored buffer."""

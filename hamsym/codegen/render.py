@@ -9,7 +9,9 @@ one by content alone. Files are written to a temporary file and renamed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import importlib.resources
 import importlib.util
 import keyword
@@ -32,9 +34,14 @@ _SCALARS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
 
 
 def current_versions():
-    import numba
-    return {"hamsym": __version__, "numba": numba.__version__,
+    # the installed version, without importing numba (a third of a second)
+    return {"hamsym": __version__, "numba": importlib.metadata.version("numba"),
             "python": "{}.{}".format(*sys.version_info[:2])}
+
+
+@functools.lru_cache(maxsize=1)
+def _template():
+    return _environment().get_template("module.py.jinja")
 
 
 def _environment():
@@ -116,7 +123,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     )
     context["states"] = _ordered_dict_repr({x.name: _storage(x.shape) for x in states}) \
         if states else "{}"
-    source = _environment().get_template("module.py.jinja").render(context)
+    source = _template().render(context)
     return _stamp(source)
 
 

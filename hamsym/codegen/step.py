@@ -89,6 +89,7 @@ class _UnitLowering:
     def __init__(self, system, schedule, unit, units, prefix):
         self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
         self.shared = {}
+        self._expanded = {}            # names expanded once, reused by every view
         net = system.net
         self.net = net
         self.table = {net.vars[n]: e for n, e in net.instants.items()}
@@ -100,7 +101,7 @@ class _UnitLowering:
     def view(self, e, versions=None):
         """e with names expanded, foreign states read from their published vectors,
         and the given own variables read in their new version."""
-        e = substitute(expand(e, self.table), self.foreign)
+        e = substitute(expand(e, self.table, self._expanded), self.foreign)
         return substitute(e, versions) if versions else e
 
     # -- emit -----------------------------------------------------------------------------
@@ -209,10 +210,12 @@ class _UnitLowering:
         if not u.weights:
             return
         made_by = {w: [(m, name) for m, (name, mw) in fused.items() if mw == w] for w in u.weights}
+        inside = {w: set(walk(grads[w])) for w in u.weights} if fused else {}
+        needs_of = {w: {mw for m, (_, mw) in fused.items() if m in inside[w]} for w in inside}
         order, done = [], set()
         while len(order) < len(u.weights):
             for w in u.weights:
-                needs = {mw for m, (_, mw) in fused.items() if m in walk(grads[w])}
+                needs = needs_of.get(w, set())
                 if w not in done and needs <= done | {w}:
                     order.append(w)
                     done.add(w)
