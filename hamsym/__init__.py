@@ -9,6 +9,7 @@ from .expr import DeclarationError, ShapeError
 from .reductions import dot, softmax, softmax_cross_entropy, sum_squares, total
 from .hamiltonian import derive
 from .network import Network
+from .sympy_form import to_sympy
 from .system import Equation, System
 
 __version__ = "0.1.0"
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation", "DeclarationError", "Equation", "Network", "ShapeError", "System",
     "activation", "cos", "derive", "dot", "identity", "relu", "sigmoid", "sin", "softmax",
-    "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "total",
+    "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "to_sympy", "total",
 ]
 
 from .codegen.render import generate, load, render  # noqa: E402
