@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "8538ce1ab5a47e4c3df5cff5d3e0b4802b8af50925152487ccfa6d6d7d741f47"
+SPEC_HASH = "5f0874d9238bae4e232b3cc86c76924a47dc248534561d181d5fd2e2a7e22975"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -61,6 +61,8 @@ STATES = {}
 PARAMS = {}
 HYPER = {'gamma': 1.0, 'beta': 1.0, 'theta': 0.5, 'theta_neurons': None, 'flip': -1.0, 'delta': 0.1}
 WORK = {'_t0': (16,), 'h': (16,), '_t1': (2,), '_t2': (2,), '_t3': (16,), 'dH_dh': (16,), '_t4': (16,)}
+FORWARD = {'_t0': (16,), '_out_h': (16,)}
+OUTPUTS = {'h': '_out_h'}
 
 if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
         VERSIONS["numba"], VERSIONS["python"]):
@@ -131,6 +133,19 @@ def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta,
         b2[_i] = b2[_i] - _db * _p
         p_b2[_i] = _p
     return _loss
+
+
+@numba.njit(**_JIT)
+def forward(W1, b1, u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _out_h):
+    """The instantaneous neurons at the current weights and states; changes nothing."""
+    for _i in range(16):
+        _acc = 0.0
+        for _r in range(4):
+            _acc += W1[_i, _r] * u[_r]
+        _t0[_i] = _acc
+    for _i in range(16):
+        _a0 = (_t0[_i] + b1[_i])
+        _out_h[_i] = (math.tanh(_a0))
 
 
 @numba.njit(**_JIT)
@@ -238,6 +253,17 @@ class Integrator:
         self._check_frozen()
         data = self._data((u, y,), {**INPUTS, **TARGETS}, stream=False)
         return float(step(*self._arrays(), *data, *self._scalars(), *self.work.values()))
+
+    def forward(self, u):
+        """What the network computes now: {instant name: array}, for the given inputs
+        (u). Weights, states and costates are left as they are."""
+        if not hasattr(self, "_forward"):
+            self._forward = {name: np.zeros(shape, self.dtype) for name, shape in FORWARD.items()}
+        data = self._data((u,), INPUTS, stream=False)
+        arrays = {**self.weights, **self.states, **dict(zip(INPUTS, data)), **self._forward}
+        h = dict(zip(('gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta'), self._scalars()))
+        forward(*(arrays[name] if name in arrays else h[name] for name in ('W1', 'b1', 'u', 'gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta', '_t0', '_out_h')))
+        return {name: self._forward[buffer].copy() for name, buffer in OUTPUTS.items()}
 
     def run_stream(self, samples, *, chunk=1024, on_chunk=None):
         """Learn from an iterable of per-step samples (u, y), of any length.

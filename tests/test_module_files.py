@@ -153,3 +153,25 @@ def test_cache_made_by_load_serves_a_plain_import(tmp_path):
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == pytest.approx(
         mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))[-1], abs=1e-15)
+
+
+def test_forward_reads_what_the_network_computes_and_changes_nothing(load):
+    from hamsym.zoo import oscillator_bank
+    mod = load(_system(name="fw_mlp"))
+    integ = mod.Integrator(seed=3)
+    before = {k: v.copy() for k, v in {**integ.weights, **integ.costates}.items()}
+    u = np.array([0.3, -0.2, 0.5])
+    out = integ.forward(u)
+    W1, b1, W2, b2 = (integ.weights[k] for k in ("W1", "b1", "W2", "b2"))
+    h = np.tanh(W1 @ u + b1)
+    np.testing.assert_allclose(out["h1"], h, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(out["o"], W2 @ h + b2, rtol=0, atol=1e-15)
+    for k, v in {**integ.weights, **integ.costates}.items():
+        np.testing.assert_array_equal(v, before[k])
+    y = np.array([0.1, 0.2])
+    assert integ.step(u, y) == pytest.approx(0.5 * np.sum((out["o"] - y) ** 2), abs=1e-15)
+
+    bank = load(hs.derive(oscillator_bank(3)), name="fw_bank").Integrator(
+        states={"a": np.ones(3), "b": np.zeros(3)})
+    o = bank.forward()["o"]                               # a generator has no inputs
+    np.testing.assert_allclose(o, bank.weights["Ca"] @ np.ones(3), rtol=0, atol=1e-15)

@@ -27,6 +27,7 @@ import jinja2
 from .. import __version__
 from ..expr import Add, add, scale
 from .schedule import Schedule
+from .forward import lower_forward
 from .step import lower_step
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
@@ -67,6 +68,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
     net = system.net
     code = lower_step(system, schedule)
+    forward, outputs, forward_buffers = lower_forward(system)
     weights, states = net.of_kind("weight"), net.of_kind("state")
     data = net.of_kind("input") + net.of_kind("target")
     params = net.of_kind("param")
@@ -117,6 +119,11 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                      "".join(f"self.costates[{w.name!r}], " for w in weights) +
                      "".join(f"self.states[{x.name!r}], " for x in states) +
                      "".join(f"self.costates[{x.name!r}], " for x in states),
+        forward=forward, forward_buffers=_ordered_dict_repr(forward_buffers),
+        outputs=_ordered_dict_repr(outputs), forward_arg_names=repr(tuple(forward.args)),
+        scalar_names=repr(tuple(scalars)),
+        input_names=", ".join(v.name for v in net.of_kind("input")),
+        input_params="".join(f", {v.name}" for v in net.of_kind("input")),
         scalars_tuple="".join("float(theta_neurons), " if n == "theta_neurons" else
                               f"float(h[{n!r}]), " for n in scalars),
         data_names=", ".join(d.name for d in data),
