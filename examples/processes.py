@@ -53,7 +53,7 @@ def _layer(path, unit, layout, block_name, scalars, steps, barrier):
         barrier.wait()
         call(update, k)                      # 3. update my own arrays
         barrier.wait()
-    del arrays
+    arrays.clear()                           # drop the views before closing the block
     block.close()
 
 
