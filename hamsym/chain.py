@@ -15,42 +15,16 @@ from .rewrite import walk
 
 def _graph(roots, instants):
     """Nodes reachable from roots, children first; an instant's child is its definition."""
+    def children(n):
+        return (instants[n.name],) if isinstance(n, Var) and n.kind == "instant" else n.children()
+
     order, seen = [], set()
-    todo = list(roots)
-    while todo:
-        root = todo.pop()
-        for node in walk(root):
-            if node in seen:
-                continue
-            seen.add(node)
-            order.append(node)
-            if isinstance(node, Var) and node.kind == "instant":
-                todo.append(instants[node.name])
-    # walk() orders each tree; instants defined later can be visited first, so sort
-    # by a proper topological order over the whole graph
-    return _toposort(order, instants)
-
-
-def _toposort(nodes, instants):
-    def kids(n):
-        if isinstance(n, Var) and n.kind == "instant":
-            return (instants[n.name],)
-        return n.children()
-
-    done, out = set(), []
-    for n in nodes:
-        stack = [(n, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if node in done:
-                continue
-            if expanded:
-                done.add(node)
-                out.append(node)
-                continue
-            stack.append((node, True))
-            stack.extend((c, False) for c in reversed(kids(node)) if c not in done)
-    return out
+    for root in reversed(roots):   # each walk is children-first, so their union is too
+        for node in walk(root, children):
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+    return order
 
 
 def gradients(seeds, wrt, instants, message_name=lambda name: f"dH_d{name}"):

@@ -19,10 +19,10 @@ import sympy
 
 from .chain import gradients
 from .expr import Const, DeclarationError, Var, Zero, add, inner, neg, reciprocal, scale
+from .network import HYPER
 from .reductions import sum_squares
 from .system import Equation, System
 
-HYPER = {name: Var(name, (), "hyper") for name in ("gamma", "beta", "theta", "theta_neurons", "flip")}
 DEFAULTS = dict(gamma=1.0, beta=1.0, theta=0.1, theta_neurons=None, flip=-1.0, delta=0.1)
 
 

@@ -18,6 +18,7 @@ from .rewrite import walk
 
 #: hyperparameters of Hamiltonian Learning (HL.md, authors' names) and the time step
 HYPERPARAMETERS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
+HYPER = {name: Var(name, (), "hyper") for name in HYPERPARAMETERS}
 
 # names the generated module uses for itself
 _RESERVED = set(HYPERPARAMETERS) | {"np", "numba", "math", "loss", "losses", "step", "run",
@@ -71,7 +72,7 @@ class Network:
         self.dynamics_of = {}       # state name -> f
         self.defaults = {}          # param name -> default value
         self.loss_expr = None
-        self.delta = Var("delta", (), "hyper")  # the time step, for dynamics such as (g - x)/delta
+        self.delta = HYPER["delta"]   # the time step, for dynamics such as (g - x)/delta
 
     # -- declarations -----------------------------------------------------------------
     def _declare(self, name, shape, kind):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..expr import Var
 from ..rewrite import expand, walk
 from .lower import Lowering, count_uses
-from .step import HYPER_ARGS, Kernel
+from ..network import HYPERPARAMETERS
+from .step import Kernel
 
 
 def lower_forward(system):
@@ -28,6 +29,6 @@ def lower_forward(system):
     reads = {v.name for _, d in defs for v in walk(d) if isinstance(v, Var)}
     args = [v.name for v in net.of_kind("weight") + net.of_kind("state") + net.of_kind("input")
             if v.name in reads]
-    args += list(HYPER_ARGS) + [q.name for q in net.of_kind("param")] + list(low.buffers)
+    args += list(HYPERPARAMETERS) + [q.name for q in net.of_kind("param")] + list(low.buffers)
     return Kernel("forward", args, low.lines, False), outputs, dict(low.buffers)
 

@@ -28,7 +28,7 @@ def _is_reduction(e):
         e, (R.SumSquares, E.Inner, R.SumAll, R.Softmax, R.CrossEntropy))
 
 
-def _array_shape(shape):
+def storage_shape(shape):
     """Storage shape: vectors (either orientation) are 1-D."""
     if shape == ():
         return ()
@@ -67,6 +67,7 @@ class Lowering:
         self.buffers = {}       # name -> storage shape
         self.known = {}         # Expr -> name of the array or local holding it
         self.inline = {}        # Expr -> scalar code valid inside the current loop only
+        self.read = set()       # names of stored values the code reads
         self._pending, self._waiting = frozenset(), {}
         self.frozen = set()     # weights already updated in this step: reading them is a bug
         self.uses = uses        # Expr -> number of places using it, to decide fusion
@@ -82,7 +83,7 @@ class Lowering:
         self.lines.append("    " * depth + line)
 
     def buffer(self, name, shape):
-        self.buffers[name] = _array_shape(shape)
+        self.buffers[name] = storage_shape(shape)
         return name
 
     # -- reading an expression at an index -------------------------------------------------
@@ -102,6 +103,7 @@ class Lowering:
         if e in self.inline:
             return self.inline[e]
         if e in self.known:
+            self.read.add(self.known[e])
             return self.ref(self.known[e], e.shape, i, j)
         if isinstance(e, E.Var):
             if e in self.frozen:
@@ -235,9 +237,9 @@ class Lowering:
 
     def assign(self, e, name=None):
         """Evaluate e elementwise into a new buffer `name` (or local, for scalars)."""
-        fuse = self.fusable(e) if e.shape != () and e.shape[1] == 1 else set()
-        if any(isinstance(n, E.Apply) for n in walk_evaluated(e, self.known)):
-            fuse = set()        # a call in the row loop costs more than the fusion saves
+        # a call in the row loop costs more than fusing a matvec into it saves
+        calls = any(isinstance(n, E.Apply) for n in walk_evaluated(e, self.known))
+        fuse = self.fusable(e) if e.shape != () and e.shape[1] == 1 and not calls else set()
         self.prepare(e, fuse)
         self.hoist(e)
         for m in fuse:
@@ -343,9 +345,7 @@ class Lowering:
         n = z.shape[0]
         name = name or self.fresh("t")
         self.buffer(name, e.shape)
-        self.emit(f"_mx = {self.at(z, '0', '0', [])}")
-        self.emit(f"for _i in range(1, {n}):")
-        self.emit(f"_mx = max(_mx, {self.at(z, '_i', '0', [])})", 1)
+        self._max(z)
         self.emit("_se = 0.0")
         self.emit(f"for _i in range({n}):")
         self.emit(f"{name}[_i] = math.exp({self.at(z, '_i', '0', [])} - _mx)", 1)
@@ -360,9 +360,7 @@ class Lowering:
         n = z.shape[0]
         name = name or self.fresh("s")
         zi, yi = self.at(z, "_i", "0", []), self.at(y, "_i", "0", [])
-        self.emit(f"_mx = {self.at(z, '0', '0', [])}")
-        self.emit(f"for _i in range(1, {n}):")
-        self.emit(f"_mx = max(_mx, {zi})", 1)
+        self._max(z)
         self.emit("_se = 0.0")
         self.emit("_sy = 0.0")
         self.emit("_yz = 0.0")
@@ -372,6 +370,12 @@ class Lowering:
         self.emit(f"_yz += {yi} * {zi}", 1)
         self.emit(f"{name} = (_mx + math.log(_se)) * _sy - _yz")
         return name
+
+    def _max(self, z):
+        """_mx = the largest entry of the vector z (subtracted before exp, for range)."""
+        self.emit(f"_mx = {self.at(z, '0', '0', [])}")
+        self.emit(f"for _i in range(1, {z.shape[0]}):")
+        self.emit(f"_mx = max(_mx, {self.at(z, '_i', '0', [])})", 1)
 
 
 def count_uses(exprs, named):

@@ -27,11 +27,12 @@ import jinja2
 from .. import __version__
 from ..expr import Add, add, scale
 from .schedule import Schedule
+from ..network import HYPERPARAMETERS
 from .forward import lower_forward
+from .lower import storage_shape
 from .step import lower_step
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
-_SCALARS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
 
 
 def current_versions():
@@ -50,10 +51,6 @@ def _environment():
         lambda name: importlib.resources.files("hamsym.templates").joinpath(name).read_text())
     return jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True,
                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-
-
-def _storage(shape):
-    return (shape[0] * shape[1],) if 1 in shape else shape
 
 
 def _ordered_dict_repr(d):
@@ -75,7 +72,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     p = system.costates
     arrays = [w.name for w in weights] + [p[w].name for w in weights] + \
         [x.name for x in states] + [p[x].name for x in states]
-    scalars = list(_SCALARS) + [q.name for q in params]
+    scalars = list(HYPERPARAMETERS) + [q.name for q in params]
     work = list(code.buffers)
     step_args = arrays + [d.name for d in data] + scalars + work
     run_args = arrays + [f"{d.name}_stream" for d in data] + scalars + work + ["losses"]
@@ -91,7 +88,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
               ("inputs, targets", ", ".join(d.name for d in data) or "-"),
               ("hyperparameters, params", ", ".join(scalars)),
               ("work buffers", ", ".join(work) or "-")]
-    hyper = {k: system.hyper[k] for k in _SCALARS}
+    hyper = {k: system.hyper[k] for k in HYPERPARAMETERS}
     state_maps = []
     for x in states:
         update = add(x, scale(net.delta, net.dynamics_of[x.name]))
@@ -106,9 +103,9 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
         schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
         has_states=bool(states), layout=layout, spec_hash="",
-        inputs=_ordered_dict_repr({v.name: _storage(v.shape) for v in net.of_kind("input")}),
-        targets=_ordered_dict_repr({v.name: _storage(v.shape) for v in net.of_kind("target")}),
-        weights=_ordered_dict_repr({v.name: _storage(v.shape) for v in weights}),
+        inputs=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("input")}),
+        targets=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("target")}),
+        weights=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in weights}),
         params=_ordered_dict_repr({q.name: net.defaults[q.name] for q in params}),
         hyper=_ordered_dict_repr(hyper),
         work=_ordered_dict_repr(code.buffers),
@@ -127,9 +124,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         scalars_tuple="".join("float(theta_neurons), " if n == "theta_neurons" else
                               f"float(h[{n!r}]), " for n in scalars),
         data_names=", ".join(d.name for d in data),
+        states=_ordered_dict_repr({x.name: storage_shape(x.shape) for x in states}),
     )
-    context["states"] = _ordered_dict_repr({x.name: _storage(x.shape) for x in states}) \
-        if states else "{}"
     source = _template().render(context)
     return _stamp(source)
 

@@ -25,18 +25,17 @@ their costate, reading their gradient by index.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .. import expr as E
 from ..expr import Var
+from ..network import HYPER, HYPERPARAMETERS
 from ..rewrite import expand, substitute, walk
-from .lower import Lowering, ReadAfterWrite, _array_shape as _storage, count_uses, evaluated_children
+from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children, storage_shape
 from .units import partition
 
-HYPER_ARGS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
-_AX, _AW, _DS = (Var(n, (), "hyper") for n in ("_ax", "_aw", "_ds"))
-DELTA = Var("delta", (), "hyper")
+_AX, _DS = (Var(n, (), "hyper") for n in ("_ax", "_ds"))    # locals every kernel defines
+DELTA = HYPER["delta"]
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,7 @@ class _UnitLowering:
         low = Lowering(count_uses(named + roots, set(named)), self.prefix)
         for e, name in self.shared.items():           # stored by this unit's emit kernel
             low.known[e] = name
-            low.buffers[name] = _storage(e.shape)
+            low.buffers[name] = storage_shape(e.shape)
         low.emit("# -- forward: instantaneous neurons and loss, at step k")
         for name, d in instants:
             low.materialize(d, name=name)
@@ -241,9 +240,10 @@ class _UnitLowering:
         low.emit("# -- weights: costate and weight in one pass" +
                  (", messages to the layer below on the way" if fused else ""))
         for w in order:
-            low.pending -= {m for m in fused if fused[m][1] in low.frozen}
-            low.prepare(grads[w])
-            low.hoist(grads[w])
+            if fused:                   # store now what waited for an earlier pass
+                low.pending -= {m for m in fused if fused[m][1] in low.frozen}
+                low.prepare(grads[w])
+                low.hoist(grads[w])
             for m, _ in made_by[w]:
                 low.operand(m.args[1])
             for m, name in made_by[w]:
@@ -301,10 +301,8 @@ class _UnitLowering:
                 if v.name in reads]
         params = [v.name for v in self.net.of_kind("param") if v.name in reads]
         shared = set(self.shared.values()) if returns_loss else set()
-        text = "\n".join(low.lines)
-        work = [b for b in low.buffers if b not in outputs and
-                (b not in shared or re.search(rf"\b{b}\b", text))]
-        args = own + published + received + data + list(HYPER_ARGS) + params + work + list(outputs)
+        work = [b for b in low.buffers if b not in outputs and (b not in shared or b in low.read)]
+        args = own + published + received + data + list(HYPERPARAMETERS) + params + work + list(outputs)
         return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
 
 
@@ -333,7 +331,7 @@ def lower_step(system, schedule):
     if published:
         driver.append("# publish the state vectors other units read (step-k values)")
     for name, x in sorted(published.items()):
-        buffers[name] = (x.shape[0] * x.shape[1],)
+        buffers[name] = storage_shape(x.shape)
         driver.append(f"{name}[:] = {x.name}")
     driver.append("_loss = 0.0")
     for k in kernels:

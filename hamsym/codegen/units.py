@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from .. import expr as E
 from ..chain import gradients
 from ..expr import DeclarationError, Var
+from ..network import HYPER
 
 
 @dataclass
@@ -97,7 +98,7 @@ def partition(system, schedule):
                 "(group those layers together with scheme='partial')")
         next(u for u in units if u.name in names).weights.append(w)
 
-    gamma = Var("gamma", (), "hyper")
+    gamma = HYPER["gamma"]
     for u in units:
         seeds = [(net.dynamics_of[x.name], system.costates[x]) for x in u.states]
         if u.loss is not None:
