@@ -24,3 +24,7 @@ from .codegen.render import generate, load, render  # noqa: E402
 from .codegen.schedule import FrozenWeightsWarning  # noqa: E402
 
 __all__ += ["FrozenWeightsWarning", "generate", "load", "render"]
+
+from .spec import SpecError, load_spec  # noqa: E402
+
+__all__ += ["SpecError", "load_spec"]
