@@ -25,6 +25,7 @@ their costate, reading their gradient by index.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from .. import expr as E
@@ -63,7 +64,9 @@ def outbox(x):
 
 
 def inbox(src, x):
-    return Var(f"_m_{src.name}_{x.name}", x.shape, "inbox")
+    # unit names join state names with '__', which declared names may not contain,
+    # so the last '__' separates the receiving state: names are unique
+    return Var(f"_m_{src.name}__{x.name}", x.shape, "inbox")
 
 
 def _elementwise_reads(e, known):
@@ -85,8 +88,9 @@ def _elementwise_reads(e, known):
 class _UnitLowering:
     """Builds the two kernels of one unit."""
 
-    def __init__(self, system, schedule, unit, units, prefix):
+    def __init__(self, system, schedule, unit, units, prefix, counter):
         self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
+        self.counter = counter          # numbers temporaries module-wide
         self.shared = {}
         self._expanded = {}            # names expanded once, reused by every view
         net = system.net
@@ -108,7 +112,7 @@ class _UnitLowering:
         tasks = [(inbox(self.unit, x).name, self.view(e)) for x, e in self.unit.outgoing.items()]
         if not tasks:
             return None, {}
-        low = Lowering(count_uses([e for _, e in tasks], {}), self.prefix)
+        low = Lowering(count_uses([e for _, e in tasks], {}), self.counter)
         for name, e in tasks:
             low.materialize(e, name=name)
         outputs = [n for n, _ in tasks]
@@ -179,7 +183,7 @@ class _UnitLowering:
         tasks, grads, loss, instants, messages, named, roots, jacobi = plan
         fused = self._fusable_messages(messages, tasks, loss, instants, grads) \
             if fuse_messages else {}
-        low = Lowering(count_uses(named + roots, set(named)), self.prefix)
+        low = Lowering(count_uses(named + roots, set(named)), self.counter)
         for e, name in self.shared.items():           # stored by this unit's emit kernel
             low.known[e] = name
             low.buffers[name] = storage_shape(e.shape)
@@ -306,23 +310,33 @@ class _UnitLowering:
         return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
 
 
+def _merge_buffers(buffers, new, kernel):
+    """Add a kernel's work buffers to the module's. A name may recur only for a buffer
+    an emit kernel stores for its unit's update kernel, always with the same shape."""
+    for name, shape in new.items():
+        if buffers.setdefault(name, shape) != shape:
+            raise AssertionError(f"hamsym bug: work buffer {name} of {kernel} has shape {shape}, "
+                                 f"another kernel's has {buffers[name]}")
+
+
 def lower_step(system, schedule):
     units = partition(system, schedule)
     multi = len(units) > 1
     kernels, buffers, driver = [], {}, []
-    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}_" if multi else "")
+    counter = Counter()
+    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}__" if multi else "", counter)
                  for u in units]
     published = {}
     for lw in lowerings:
         kernel, bufs = lw.emit_kernel()
         if kernel is not None:
             kernels.append(kernel)
-            buffers.update(bufs)
+            _merge_buffers(buffers, bufs, kernel.name)
     updates = []
     for lw in lowerings:
         kernel, bufs = lw.update_kernel()
         updates.append(kernel)
-        buffers.update(bufs)
+        _merge_buffers(buffers, bufs, kernel.name)
     kernels += updates
     for k in kernels:
         for a in k.args:
