@@ -1,4 +1,5 @@
-"""One Euler step of Hamiltonian Learning, lowered to kernels (HL.md sections 3-4).
+"""One Euler step of Hamiltonian Learning, lowered to kernels (docs/mathematics.md,
+"The discrete step" and "Schedules").
 
 Each unit (see ``units``) gets two kernels:
 
@@ -13,10 +14,12 @@ published vectors and the messages, so units could run on separate processes.
 Inside an update, derivatives are taken
 
 - Jacobi (scheme 'local'): at the step-k values, and weights move with the old p_w;
-- Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values: states
-  are swept forward (each reads the already updated states before it), costates
-  backward (each reads the updated states and the costates after it), then the
-  weights, which move with their new p_w.
+- Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values, over the
+  strongly connected components of the unit's state dependency graph
+  (``schedule.components``): states are swept forward component by component
+  (each reads the already updated components before it, and step-k values of its
+  own), costates backward (each reads all updated states and the costates of the
+  components after it), then the weights, which move with their new p_w.
 
 New values go to ``_n_<name>`` buffers and are committed at the end, so every
 read sees the version the scheme asks for. Weights update in place, fused with
@@ -33,6 +36,7 @@ from ..expr import Var
 from ..network import HYPER, HYPERPARAMETERS
 from ..rewrite import expand, substitute, walk
 from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children, storage_shape
+from .schedule import components
 from .units import partition
 
 _AX, _DS = (Var(n, (), "hyper") for n in ("_ax", "_ds"))    # locals every kernel defines
@@ -136,14 +140,21 @@ class _UnitLowering:
             g = self.view(incoming[x], versions)
             return E.add(E.scale(_AX, p[x]), E.neg(E.scale(_DS, g)))
 
+        # Gauss-Seidel between components, Jacobi inside one: a component reads the
+        # versions as they were before it (Jacobi: one component, all step-k values)
+        comps = [u.states] if jacobi else components(self.net, u.states)
         tasks = []                                       # (buffer name, expression)
         versions = {}
-        for x in u.states:                               # forward sweep
-            tasks.append((new(x).name, new_state(x, None if jacobi else dict(versions))))
-            versions[x] = new(x)
-        for x in reversed(u.states):                     # backward sweep
-            tasks.append((new(p[x]).name, new_costate(x, None if jacobi else dict(versions))))
-            versions[p[x]] = new(p[x])
+        for comp in comps:                               # forward sweep
+            before = None if jacobi else dict(versions)
+            for x in comp:
+                tasks.append((new(x).name, new_state(x, before)))
+            versions.update((x, new(x)) for x in comp)
+        for comp in reversed(comps):                     # backward sweep
+            before = None if jacobi else dict(versions)
+            for x in reversed(comp):
+                tasks.append((new(p[x]).name, new_costate(x, before)))
+            versions.update((p[x], new(p[x])) for x in comp)
         grads = {w: self.view(u.own[w], None if jacobi else versions) for w in u.weights}
         loss = self.view(u.loss) if u.loss is not None else None
 
