@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import SpecError, _Builder, _functions, _ScalarBuilder
 
-CHECKED_SCHEMES = ("local", "nonlocal")
+CHECKED_SCHEMES = ("local", "nonlocal", "partial")
 
 
 def _torch():
@@ -56,8 +56,9 @@ class _Reference:
                                   {k: (f, 1) for k, f in scalar.items()}).build()
         return act
 
-    def evaluate(self, x, w, data):
-        """(f: {state: tensor}, loss tensor) at states x, weights w, data (inputs, targets)."""
+    def evaluate(self, x, w, data, terms=None):
+        """(f: {state: tensor}, loss tensor) at states x, weights w, data (inputs, targets);
+        with terms (strings), the sum of those loss terms instead of the loss."""
         doc = self.spec.doc
         names = {**{k: float(v) for k, v in self.hyper.items()}, **self.spec.network.defaults,
                  **data, **x, **w}
@@ -67,11 +68,18 @@ class _Reference:
         for name, text in doc.get("instants", {}).items():
             names[name] = build(text)
         f = {name: build(doc["dynamics"][name]) for name in self.states}
-        return f, build(doc["loss"])
+        if terms is None:
+            return f, build(doc["loss"])
+        return f, sum((build(t) for t in terms), self.torch.zeros(()))
 
-    def hamiltonian(self, x, p, w, data):
-        f, loss = self.evaluate(x, w, data)
-        return self.hyper["gamma"] * loss + sum((p[k] * f[k]).sum() for k in f), f, loss
+    def hamiltonian(self, x, p, w, data, group=None):
+        """H, or with group = (states, loss terms) that group's part H_G."""
+        if group is None:
+            f, loss = self.evaluate(x, w, data)
+            return self.hyper["gamma"] * loss + sum((p[k] * f[k]).sum() for k in f), f, loss
+        states, terms = group
+        f, loss = self.evaluate(x, w, data, terms)
+        return self.hyper["gamma"] * loss + sum((p[k] * f[k]).sum() for k in states), f, loss
 
     def grad(self, fn, at):
         torch = self.torch
@@ -95,6 +103,8 @@ class _Reference:
             return (loss, {k: x[k] + d * f[k] for k in x}, {k: ax * p[k] - d * s * gx[k] for k in x},
                     {k: w[k] - d * h["beta"] * pw[k] for k in w},
                     {k: aw * pw[k] - d * s * gw[k] for k in w})
+        if scheme == "partial":
+            return self.partial_step(x, p, w, pw, data)
         xs = dict(x)
         for component in self.order:              # states: forward over the components
             f = self.evaluate(xs, w, data)[0]
@@ -106,6 +116,112 @@ class _Reference:
         gw = self.grad(lambda ww: H(xs, ps, ww), w)
         pw_new = {k: aw * pw[k] - d * s * gw[k] for k in w}
         return loss, xs, ps, {k: w[k] - d * h["beta"] * pw_new[k] for k in w}, pw_new
+
+
+    def partial_step(self, x, p, w, pw, data):
+        """Gauss-Seidel inside each group (its states' components), Jacobi between
+        groups: a group's costates add the other groups' dH_V/dx at step k."""
+        h = self.hyper
+        s, d = h["flip"], h["delta"]
+        ax, aw = 1 + s * h["theta_neurons"], 1 + s * h["theta"]
+        groups = self.groups
+        loss = self.evaluate(x, w, data)[1]
+        x1, p1, w1, pw1 = {}, {}, {}, {}
+        for g, (states, terms, weights) in enumerate(groups):
+            part = (states, terms)
+            H = lambda xx, pp, ww, part=part: self.hamiltonian(xx, pp, ww, data, part)[0]  # noqa
+            others = [(st, te) for k, (st, te, _) in enumerate(groups) if k != g]
+            order = [[k for k in comp if k in states] for comp in self.order]
+            order = [c for c in order if c]
+            xs = dict(x)
+            for comp in order:
+                f = self.evaluate(xs, w, data)[0]
+                xs.update({k: x[k] + d * f[k] for k in comp})
+            messages = [self.grad(lambda xx, o=o: self.hamiltonian(xx, p, w, data, o)[0], x)
+                        for o in others]
+            ps = dict(p)
+            for comp in reversed(order):
+                own = self.grad(lambda xx: H(xx, ps, w), xs)
+                ps.update({k: ax * p[k] - d * s * (own[k] + sum(m[k] for m in messages))
+                           for k in comp})
+            gw = self.grad(lambda ww: H(xs, ps, ww), w)
+            for k in states:
+                x1[k], p1[k] = xs[k], ps[k]
+            for k in weights:
+                pw1[k] = aw * pw[k] - d * s * gw[k]
+                w1[k] = w[k] - d * h["beta"] * pw1[k]
+        return loss, x1, p1, w1, pw1
+
+    def use_groups(self, groups):
+        """Split the loss into its top-level terms and give terms and weights to groups:
+        a term to the group of the last-declared state it reads (else of a weight it
+        reads, else the last group); a weight to the group whose dynamics or terms use it."""
+        net = self.spec.network
+        position = {name: i for i, name in enumerate(net.vars)}
+        group_of = {x: g for g, states in enumerate(groups) for x in states}
+        owner = {}
+        for g, states in enumerate(groups):
+            for x in states:
+                for v in net.leaves(net.dynamics_of[x]):
+                    if v.kind == "weight":
+                        owner.setdefault(v.name, g)
+        names = dict(net.vars)
+        names.update({k: v for k, v in _hyper_vars().items()})
+        terms = [[] for _ in groups]
+        for text in _top_level_terms(self.spec.doc["loss"]):
+            expr = _Builder("loss term", text, names, _functions_with(self.spec)).build()
+            read = sorted((v for v in net.leaves(expr) if v.kind in ("state", "weight")),
+                          key=lambda v: position[v.name])
+            states = [v.name for v in read if v.kind == "state"]
+            weights = [v.name for v in read if v.kind == "weight"]
+            owned = [wn for wn in weights if wn in owner]
+            g = group_of[states[-1]] if states else owner[owned[0]] if owned else len(groups) - 1
+            terms[g].append(text)
+            for wn in weights:
+                owner.setdefault(wn, g)
+        weights = [[wn for wn in (v.name for v in net.of_kind("weight"))
+                    if owner.get(wn, len(groups) - 1) == g] for g in range(len(groups))]
+        self.groups = [(list(st), te, ws) for st, te, ws in zip(groups, terms, weights)]
+
+
+def _hyper_vars():
+    from .network import HYPER
+    return HYPER
+
+
+def _functions_with(spec):
+    import sympy
+    from .activations import activation, t
+    from .spec import parse_activation
+    functions = _functions()
+    for name, text in spec.doc.get("activations", {}).items():
+        functions[name] = (activation(sympy.Lambda(t, parse_activation(text)), name=name), 1)
+    return functions
+
+
+def _top_level_terms(text):
+    """The terms of the loss as a sum (a number times a sum, or a sum over a number, is
+    distributed), as source strings."""
+    import ast
+    node = ast.parse(text.strip(), mode="eval").body
+
+    def terms(n):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add):
+            return terms(n.left) + terms(n.right)
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
+            return terms(n.left) + [f"-({ast.unparse(n.right)})"]
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and _is_sum(n.right):
+            return [f"({ast.unparse(n.left)}) * ({t})" for t in terms(n.right)]
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Mult, ast.Div)) and _is_sum(n.left):
+            op = "*" if isinstance(n.op, ast.Mult) else "/"
+            return [f"({t}) {op} ({ast.unparse(n.right)})" for t in terms(n.left)]
+        return [ast.unparse(n)]
+    return terms(node)
+
+
+def _is_sum(n):
+    import ast
+    return isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub))
 
 
 def _torch_functions(torch):
@@ -164,7 +280,7 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
     torch = _torch()
     torch.set_default_dtype(torch.float64)
     scheme = spec.module.get("scheme", "nonlocal")
-    schemes = schemes or ([scheme] if scheme in CHECKED_SCHEMES else list(CHECKED_SCHEMES))
+    schemes = schemes or [scheme]
     system = spec.derive()
     hyper = dict(system.hyper)
     if hyper["theta_neurons"] is None:
@@ -178,8 +294,11 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
         for sch in schemes:
             options = {k: v for k, v in spec.module.items() if k not in ("scheme", "groups")}
             options["dtype"] = dtype
-            mod = spec.load(folder / f"{net.name}_check_{sch}.py", scheme=sch, groups=(),
-                            **{k: v for k, v in options.items()})
+            groups = spec.module.get("groups", ()) if sch == "partial" else ()
+            if sch == "partial":
+                reference.use_groups(groups)
+            mod = spec.load(folder / f"{net.name}_check_{sch}.py", scheme=sch, groups=groups,
+                            **options)
             rng = np.random.default_rng(seed)
             hl = mod.Integrator(seed=seed, states={k: rng.normal(size=s)
                                                    for k, s in mod.STATES.items()})
@@ -193,6 +312,10 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
             pw = {k: col(k, hl.costates[k]) for k in w}
             tdata = {k: col(k, v) for k, v in data.items()}
             loss, x1, p1, w1, pw1 = reference.step(sch, x, p, w, pw, tdata)
+            if spec.module.get("reset_neuron_costate"):
+                p1 = {k: torch.zeros_like(v) for k, v in p1.items()}
+            if spec.module.get("reset_weight_costate"):
+                pw1 = {k: torch.zeros_like(v) for k, v in pw1.items()}
             got = hl.step(*data.values())
             diffs = {"loss": abs(got - loss.item())}
             for name, want in [*x1.items(), *w1.items()]:

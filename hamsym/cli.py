@@ -79,8 +79,8 @@ def parser():
 
     c = sub.add_parser("check", help="one step of the generated module against PyTorch autograd")
     c.add_argument("spec")
-    c.add_argument("--scheme", choices=("local", "nonlocal"),
-                   help="default: the spec's scheme (both when it is 'partial')")
+    c.add_argument("--scheme", choices=("local", "nonlocal", "partial"),
+                   help="default: the spec's scheme ('partial' uses the spec's groups)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--tolerance", type=float, default=1e-10)
     c.set_defaults(func=cmd_check)

@@ -53,6 +53,7 @@ MAX_LENGTH = 4000
 MAX_DEPTH = 64
 MAX_EXPONENT = 8
 MAX_CONSTANT = 1e15
+MAX_NODES = 5000        # nodes of the expression written out as a tree (x ** 8 is 8 x's)
 
 _TABLES = ("inputs", "targets", "weights", "states", "params", "activations", "instants",
            "dynamics", "hyper", "module", "init")
@@ -109,6 +110,7 @@ class _Builder:
 
     def __init__(self, where, text, names, functions):
         self.where, self.text, self.names, self.functions = where, text, names, functions
+        self.size = {}          # id(ast node) -> nodes of its value written out as a tree
 
     def fail(self, node, message):
         line = getattr(node, "lineno", 1)
@@ -137,6 +139,19 @@ class _Builder:
         return self.node(tree.body, 0)
 
     def node(self, n, depth):
+        value = self._node(n, depth)
+        # hamsym walks expressions as trees, so a shared subexpression counts every time
+        children = [self.size.get(id(c), 1) for c in ast.iter_child_nodes(n)]
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow):
+            size = abs(self.exponent(n.right)) * children[0] + 8
+        else:
+            size = 1 + sum(children)
+        if size > MAX_NODES:
+            self.fail(n, f"expression too large (more than {MAX_NODES} nodes written out)")
+        self.size[id(n)] = size
+        return value
+
+    def _node(self, n, depth):
         if depth > MAX_DEPTH:
             self.fail(n, f"expression nested deeper than {MAX_DEPTH} levels")
         sub = lambda c: self.node(c, depth + 1)  # noqa: E731

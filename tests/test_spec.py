@@ -168,6 +168,7 @@ MALICIOUS = [
     ("{W: 1}", "dicts are not allowed"),
     ("sum_squares(W) + " * 500 + "1", "characters"),
     ("", "empty expression"),
+    ("sum_squares(" + "(" * 30 + "b" + " ** 8)" * 30 + ")", "too large"),
 ]
 
 
