@@ -22,7 +22,7 @@ def hamsym(*args, cwd, env=None, ok=True):
 
 @pytest.fixture
 def work(tmp_path):
-    for name in ("mlp.toml", "delay.toml"):
+    for name in ("mlp.toml", "rnn.toml"):
         shutil.copy(SPECS / name, tmp_path / name)
     return tmp_path
 
@@ -48,7 +48,7 @@ def test_errors_name_the_key_and_exit_2(work):
     proc = hamsym("derive", "bad.toml", cwd=work, ok=False)
     assert proc.returncode == 2
     assert "bad.toml: [instants] o, column 11: unknown function `open`" in proc.stderr
-    assert sorted(p.name for p in work.iterdir()) == ["bad.toml", "delay.toml", "mlp.toml"]
+    assert sorted(p.name for p in work.iterdir()) == ["bad.toml", "mlp.toml", "rnn.toml"]
 
 
 def test_check_against_autograd(work):
@@ -78,13 +78,13 @@ def test_library_does_not_import_torch():
 
 def test_run_and_resume_equal_one_run(work):
     rng = np.random.default_rng(0)
-    U = rng.normal(size=(3000, 3))
-    table = np.hstack([U, np.tanh(np.roll(U, 3, axis=0)[:, :2])])
-    np.savetxt(work / "s.csv", table, delimiter=",", header="u0,u1,u2,y0,y1", comments="")
+    U = rng.normal(size=(3000, 2))
+    table = np.hstack([U, np.tanh(np.roll(U, 1, axis=0)[:, :1])])   # y_k = tanh(u_{k-1}[0])
+    np.savetxt(work / "s.csv", table, delimiter=",", header="u0,u1,y", comments="")
     np.save(work / "s.npy", table)
-    hamsym("run", "delay.toml", "--stream", "s.npy", "-o", "whole", "--chunk", "700", cwd=work)
-    hamsym("run", "delay.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", cwd=work)
-    out = hamsym("run", "delay.toml", "--stream", "s.npy", "-o", "parts",
+    hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--chunk", "700", cwd=work)
+    hamsym("run", "rnn.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", cwd=work)
+    out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts",
                  "--resume", "parts/checkpoint.npz", cwd=work).stdout
     assert "steps 1234 -> 3000" in out
     whole, parts = np.load(work / "whole/losses.npy"), np.load(work / "parts/losses.npy")
