@@ -106,7 +106,9 @@ def _functions():
 # -- expression strings -----------------------------------------------------------------------
 
 class _Builder:
-    """Rebuild a parsed expression from whitelisted nodes; `leaf` and `call` give the meaning."""
+    """Rebuild a parsed expression from whitelisted nodes only. `names` and `functions` give
+    the meaning of names and calls, so the same rules build hamsym expressions, SymPy
+    activations (a subclass) and the PyTorch reference of `hamsym.check`."""
 
     def __init__(self, where, text, names, functions):
         self.where, self.text, self.names, self.functions = where, text, names, functions
@@ -131,7 +133,7 @@ class _Builder:
         try:
             tree = ast.parse(self.text.strip(), mode="eval")
         except SyntaxError as err:
-            raise SpecError(f"{self.where}, column {err.offset or 0}: not an expression: "
+            raise SpecError(f"{self.where}, column {(err.offset or 0) + self.indent}: not an expression: "
                             f"{err.msg}\n    {self.text!r}") from None
         except (ValueError, RecursionError, MemoryError) as err:
             raise SpecError(f"{self.where}: cannot parse the expression ({type(err).__name__})") \
@@ -469,22 +471,20 @@ class _Reader:
 def integrator(spec, module, **kwargs):
     """An Integrator of `module` started as the spec's [init] says (a number fills the array)."""
     import numpy as np
-    init = dict(spec.init)
-    given = {}
+    given = {"seed": spec.init["seed"]} if "seed" in spec.init else {}
     for kind, declared in (("weights", module.WEIGHTS), ("states", module.STATES)):
         arrays = {}
-        for name, arr in init.get(kind, {}).items():
+        for name, arr in spec.init.get(kind, {}).items():
+            key = f"{spec.source}: [init.{kind}] {name}"
             if name not in declared:
-                raise SpecError(f"[init.{kind}] {name}: not one of the {kind} {sorted(declared)}")
+                raise SpecError(f"{key}: not one of the {kind} {list(declared)}")
             shape = tuple(declared[name])
-            arrays[name] = np.full(shape, float(arr)) if arr.ndim == 0 else arr.reshape(shape) \
-                if arr.size == int(np.prod(shape)) else _bad_size(kind, name, arr, shape)
+            if arr.ndim == 0:
+                arrays[name] = np.full(shape, float(arr))
+            elif arr.size == int(np.prod(shape)):
+                arrays[name] = arr.reshape(shape)
+            else:
+                raise SpecError(f"{key}: {arr.size} values for an array of shape {shape}")
         if arrays:
             given[kind] = arrays
-    if "seed" in init:
-        given["seed"] = init["seed"]
     return module.Integrator(**{**given, **kwargs})
-
-
-def _bad_size(kind, name, arr, shape):
-    raise SpecError(f"[init.{kind}] {name}: {arr.size} values for an array of shape {shape}")

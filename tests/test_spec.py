@@ -241,3 +241,15 @@ def test_init_table_starts_the_integrator(load):
     bank = integrator(spec, mod)
     np.testing.assert_allclose(bank.weights["w"], 2 * np.pi * np.linspace(0.02, 0.14, 8), rtol=1e-12)
     assert (bank.states["a"] == 1).all() and (bank.weights["Ca"] == 0).all()
+
+
+def test_init_table_errors_name_the_key(load):
+    from hamsym.spec import integrator
+    text = (SPECS / "oscillators.toml").read_text()
+    mod = load(load_spec(SPECS / "oscillators.toml").derive(), name="spec_oscillators",
+               scheme="local")
+    for old, new, message in [("Ca = 0.0", "Ca = [1.0, 2.0]", r"\[init.weights\] Ca: 2 values"),
+                              ("Ca = 0.0", "Ca = 0.0\nC = 1.0", r"\[init.weights\] C: not one of")]:
+        spec = loads_spec(text.replace(old, new), source="osc.toml")
+        with pytest.raises(SpecError, match="osc.toml: " + message):
+            integrator(spec, mod)
