@@ -62,7 +62,9 @@ def cmd_run(args):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="hamsym", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Spec files: docs/workbench.md; examples in examples/specs/.")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("derive", help="print the Hamiltonian and Hamilton's equations")

@@ -95,3 +95,22 @@ def test_run_and_resume_equal_one_run(work):
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert whole[-300:].mean() < whole[:300].mean()
+
+
+def test_readme_workbench_commands_parse():
+    """Every command of the README's Workbench section parses with the real parser."""
+    import re
+    import shlex
+
+    from hamsym.cli import parser
+    readme = (SPECS.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Workbench"):]
+    section = section[:section.index("\n## ", 5)]
+    bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    commands = [shlex.split(line, comments=True) for line in bash.splitlines() if line.strip()]
+    assert len(commands) == 5
+    for words in commands:
+        assert words[0] == "hamsym"
+        args = parser().parse_args(words[1:])
+        assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
+    compile(re.search(r"```python\n(.*?)```", section, re.S).group(1), "README.md", "exec")
