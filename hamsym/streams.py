@@ -203,10 +203,15 @@ def _is_header(line):
         return True
 
 
+def _tuple(block):
+    # a signal's chunks are single arrays: the whole sample of a target-only network
+    return (block,) if isinstance(block, np.ndarray) else tuple(block)
+
+
 def samples(blocks):
     """Per-step tuples (u_k, y_k) from blocks of arrays: what run_stream takes."""
     for block in blocks:
-        yield from zip(*block)
+        yield from zip(*_tuple(block))
 
 
 def run_chunks(learner, blocks, on_chunk=None):
@@ -214,7 +219,7 @@ def run_chunks(learner, blocks, on_chunk=None):
     (or, with on_chunk, hands each block's losses to it and returns the step count)."""
     out, steps = [], 0
     for block in blocks:
-        losses = learner.run(*block)
+        losses = learner.run(*_tuple(block))
         steps += len(losses)
         if on_chunk is None:
             out.append(losses)

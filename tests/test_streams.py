@@ -131,3 +131,18 @@ def test_real_stream_is_learned(load):
     losses = mod.Integrator(seed=0).run(U, Y)
     # a constant predictor has mean loss var(Y) / 2 = 0.5 on standardized targets
     assert losses[-300:].mean() < 0.1, losses[-300:].mean()
+
+
+def test_signal_chunks_drive_a_target_only_network(load):
+    from hamsym.zoo import oscillator_bank
+    mod = load(hs.derive(oscillator_bank(3, name="stream_bank"), beta=0.01, theta=0.2, delta=DELTA),
+               scheme="local")
+    signal = streams.sines(0.05)
+    start = dict(weights={"w": [0.2, 0.3, 0.4]}, states={"a": np.ones(3)})
+    whole = mod.Integrator(**start).run(signal.take(2500, DELTA))
+    chunked = streams.run_chunks(mod.Integrator(**start), signal.chunks(DELTA, 600, steps=2500))
+    seen = []
+    mod.Integrator(**start).run_stream(streams.samples(signal.chunks(DELTA, 700, steps=2500)),
+                                       chunk=300, on_chunk=lambda l: seen.append(l.copy()))
+    np.testing.assert_array_equal(whole, chunked)
+    np.testing.assert_array_equal(whole, np.concatenate(seen))
