@@ -130,8 +130,8 @@ class Expr:
         return f"({s})" if child.prec < (self.prec if prec is None else prec) else s
 
     def _repr_latex_(self):
-        from .sympy_form import to_sympy
-        return "$\\displaystyle " + sympy.latex(to_sympy(self)) + "$"
+        from .sympy_form import latex
+        return "$\\displaystyle " + latex(self) + "$"
 
 
 # -- leaves --------------------------------------------------------------------------
