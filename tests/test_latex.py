@@ -39,7 +39,6 @@ import hamsym as hs
 from hamsym import expr as E
 from hamsym import sympy_form as F
 from hamsym import zoo
-from hamsym.network import HYPER
 from hamsym.rewrite import walk
 
 T = sympy.Symbol("T")
@@ -316,6 +315,7 @@ def _expressions():
         "ones and softmax": ones * g - hs.softmax(x + ones) + E.Zero((3, 1)),
         "cross-entropy": hs.softmax_cross_entropy(A @ x, u) - 2.5 * hs.dot(x, x),
         "negative numbers": -2 * (x - 3 * u) - E.Const(-1) * (A @ b),
+        "transposed message": (b - x) @ (E.Var("dH_dh", (3, 1), "message").T @ (x * u)) / (g - k),
     }
 
 
