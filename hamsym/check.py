@@ -200,8 +200,8 @@ def _functions_with(spec):
 
 
 def _top_level_terms(text):
-    """The terms of the loss as a sum (a number times a sum, or a sum over a number, is
-    distributed), as source strings."""
+    """The terms of the loss as a sum, split at any depth: a sum or difference inside a
+    negation, or times or over another factor, is distributed. As source strings."""
     import ast
     node = ast.parse(text.strip(), mode="eval").body
 
@@ -209,7 +209,9 @@ def _top_level_terms(text):
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add):
             return terms(n.left) + terms(n.right)
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub):
-            return terms(n.left) + [f"-({ast.unparse(n.right)})"]
+            return terms(n.left) + [f"-({t})" for t in terms(n.right)]
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return [f"-({t})" for t in terms(n.operand)]
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and _is_sum(n.right):
             return [f"({ast.unparse(n.left)}) * ({t})" for t in terms(n.right)]
         if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Mult, ast.Div)) and _is_sum(n.left):
@@ -221,6 +223,8 @@ def _top_level_terms(text):
 
 def _is_sum(n):
     import ast
+    if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+        return _is_sum(n.operand)
     return isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub))
 
 
