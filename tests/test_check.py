@@ -52,11 +52,15 @@ def test_partial_scheme_with_loss_terms_in_several_groups(resets, tmp_path):
     assert max(results["partial"].values()) < 1e-12, results
 
 
-@pytest.mark.xfail(reason="hamsym keeps a scaled sum nested in the loss's top-level sum as one "
-                          "term (units._loss_terms distributes only a top-level scale); the "
-                          "reference distributes it, so the x1 term changes group", strict=False)
-def test_partial_scheme_nested_scaled_sum(tmp_path):
+@pytest.mark.parametrize("loss", [
+    "(sum_squares(x3 - y) + 0.3 * sum_squares(x1)) / 2 - 0.01 * total(W2) + 0.02 * dot(b3, b3)",
+    "sum_squares(x3 - y) / 2 - (0.01 * total(W2) - 0.15 * sum_squares(x1)) + 0.02 * dot(b3, b3)",
+    "-(0.01 * total(W2) - 0.15 * sum_squares(x1) - sum_squares(x3 - y) / 2) + 0.02 * dot(b3, b3)",
+])
+def test_partial_scheme_loss_terms_split_at_any_depth(loss, tmp_path):
     from hamsym.spec import loads_spec
-    spec = loads_spec(PARTIAL.replace("sum_squares(x3 - y) / 2 + 0.3 * sum_squares(x1) / 2",
-                                      "(sum_squares(x3 - y) + 0.3 * sum_squares(x1)) / 2"))
+    spec = loads_spec(PARTIAL.replace(
+        "sum_squares(x3 - y) / 2 + 0.3 * sum_squares(x1) / 2 - 0.01 * total(W2) + 0.02 * dot(b3, b3)",
+        loss))
+    assert spec.doc["loss"] == loss
     assert max(check.check_spec(spec, directory=tmp_path)["partial"].values()) < 1e-12
