@@ -29,8 +29,11 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
 Discrete step k -> k+1 (Euler; flip = s; theta per step):
     x+ = x + delta*f_x;  p_x+ = (1 + flip*theta_neurons) p_x - delta*flip*dH/dx
     p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw;  w+ = w - delta*beta*p_w
-    scheme nonlocal (Gauss-Seidel over the whole network): states swept forward with
-    the newest values, costates backward, then weights; w+ uses the new p_w
+    scheme nonlocal (Gauss-Seidel over the whole network):
+    states are swept forward by strongly connected components (states that
+    read each other update together, from step-k values; a component reads the
+    new values of those before it), costates backward, then the weights, which
+    move with the new p_w
 
 Argument layout of step() (run() takes the same, with each input/target a stream
 of shape (T, n) and a losses array of shape (T,) last):
@@ -49,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "abed548946cf6fb6ad9e1ddd1a0f37ca7826596f2778acff24c8768d450086ae"
+SPEC_HASH = "e9e8d20cf9c26f69124a9a46f42068cb513b10f76ce6a932210d5e64ba662e5a"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"

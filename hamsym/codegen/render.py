@@ -27,7 +27,7 @@ import jinja2
 
 from .. import __version__
 from ..expr import Add, add, scale
-from .schedule import Schedule
+from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
 from .forward import lower_forward
 from .lower import storage_shape
@@ -102,7 +102,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     versions = versions or current_versions()
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
-        schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
+        schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
+            [] if schedule.scheme == "local" else [(u.name, components(net, u.states)) for u in code.units]), equations=[line.strip() for line in str(system).splitlines()[1:]],
         has_states=bool(states), layout=layout, spec_hash="",
         inputs=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("input")}),
         targets=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("target")}),
