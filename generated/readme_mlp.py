@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "5f0874d9238bae4e232b3cc86c76924a47dc248534561d181d5fd2e2a7e22975"
+SPEC_HASH = "81e91cf49876e6b1873160aa5bb472fd873400199eef5feea412010ceeefaca6"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -306,3 +306,17 @@ class Integrator:
             raise ValueError("all streams must have the same length")
         run(*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         return losses
+
+
+# -- distributed run (MPI): not for this scheme ---------------------------------------------
+
+DISTRIBUTABLE = False
+
+
+class DistributedIntegrator:
+    """Not available for this scheme (see REASON)."""
+
+    REASON = "scheme 'nonlocal' cannot run distributed: each step is one Gauss-Seidel sweep through the whole network (states forward, then costates backward, each update reading the newest values of the ones before it), so there is nothing to run side by side; generate the module with scheme='local' or scheme='partial'"
+
+    def __init__(self, *args, **kwargs):
+        raise ValueError(self.REASON)
