@@ -8,8 +8,8 @@ scheme, to reproduce a teacher: a delay network of the same shape with fixed ran
 weights, fed the same input stream. Each rank owns one layer (fewer ranks than layers:
 the layers are spread evenly), keeps only that layer's weights, states and costates,
 and exchanges with its neighbours one state vector and one message per step. Rank 0
-holds the stream; the losses come back once per chunk. A checkpoint per rank is written
-at the end (examples_distributed.rank<r>.npz); --restore continues from it.
+holds the stream; the losses come back once per chunk. Each rank writes its checkpoint
+at the end (checkpoints/teacher_student.rank<r>.npz); --restore continues from it.
 """
 
 import argparse
@@ -48,11 +48,11 @@ def main():
 
     net = delay_network(SIZES, hs.tanh, name="teacher_student")
     system = hs.derive(net, gamma=1.0, beta=0.02, theta=0.05, theta_neurons=0.0, delta=0.1)
-    # every rank generates the same file (byte-identical) beside this script
-    module = hs.load(system, Path(__file__).with_name("generated") / "teacher_student.py",
-                     scheme="local")
+    # every rank writes the same (byte-identical) file, or finds it there already
+    module = hs.load(system, "generated/teacher_student.py", scheme="local")
     learner = module.DistributedIntegrator(seed=0, chunk=1000)
-    checkpoint = str(Path(__file__).with_name("examples_distributed"))
+    Path("checkpoints").mkdir(exist_ok=True)
+    checkpoint = "checkpoints/teacher_student"
     if args.restore:
         learner.restore(checkpoint)
     mine = [u["name"] for u, r in zip(module.UNITS, learner.unit_rank) if r == learner.rank]
