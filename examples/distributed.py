@@ -3,11 +3,12 @@
     mpiexec -n 8 python examples/distributed.py                 # one machine
     mpiexec -f hosts -n 8 python examples/distributed.py        # eight machines (README)
 
-Eight delay layers (seven of 512 neurons and a readout of 8) learn online, in the local
-scheme, to reproduce a teacher: a delay network of the same shape with fixed random
-weights, fed the same input stream. Each rank owns one layer (fewer ranks than layers:
-the layers are spread evenly), keeps only that layer's weights, states and costates,
-and exchanges with its neighbours one state vector and one message per step. Rank 0
+Eight delay layers (seven of 512 neurons and a linear readout of 4) learn online, in
+the local scheme, to reproduce a fixed random teacher from a stream that holds each
+input for 32 steps (longer than the eight steps the network takes to answer). Each
+rank owns one layer (with fewer ranks than layers, the layers are spread evenly),
+keeps only that layer's weights, states and costates, and exchanges with its
+neighbours one state vector and one message per step. Rank 0
 holds the stream; the losses come back once per chunk. Each rank writes its checkpoint
 at the end (checkpoints/teacher_student.rank<r>.npz); --restore continues from it.
 """
@@ -22,35 +23,35 @@ import numpy as np
 import hamsym as hs
 from hamsym.zoo import delay_network
 
-SIZES = [64] + [512] * 7 + [8]
+SIZES = [16] + [512] * 7 + [4]
+HOLD = 32                            # each input is held for 32 steps, longer than the depth
 
 
 def teacher_stream(steps, seed=0):
-    """Inputs and the teacher's outputs: x_l+ = tanh(A_l x_{l-1} + c_l), read at the top."""
+    """Inputs held for HOLD steps, and a fixed random two-layer teacher's outputs."""
     rng = np.random.default_rng(seed)
-    A = [rng.normal(size=(m, n)) * 1.5 / np.sqrt(n) for n, m in zip(SIZES, SIZES[1:])]
-    c = [rng.normal(size=m) * 0.1 for m in SIZES[1:]]
-    U = rng.normal(size=(steps, SIZES[0]))
-    x = [np.zeros(m) for m in SIZES[1:]]
-    Y = np.empty((steps, SIZES[-1]))
-    for k in range(steps):
-        below = [U[k]] + x[:-1]
-        x = [np.tanh(a @ v + b) for a, v, b in zip(A, below, c)]
-        Y[k] = x[-1]
-    return U, Y
+    A = rng.normal(size=(32, SIZES[0])) / np.sqrt(SIZES[0])
+    B = rng.normal(size=(SIZES[-1], 32)) / np.sqrt(32)
+    U = np.repeat(rng.normal(size=(-(-steps // HOLD), SIZES[0])), HOLD, axis=0)[:steps]
+    return U, np.tanh(U @ A.T) @ B.T
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--steps", type=int, default=16000)
     parser.add_argument("--restore", action="store_true")
     args = parser.parse_args()
 
-    net = delay_network(SIZES, hs.tanh, name="teacher_student")
-    system = hs.derive(net, gamma=1.0, beta=0.02, theta=0.05, theta_neurons=0.0, delta=0.1)
+    net = delay_network(SIZES, [hs.tanh] * 7 + [hs.identity], name="teacher_student")
+    system = hs.derive(net, gamma=1.0, beta=0.003, theta=0.2, theta_neurons=0.0, delta=0.1)
     # every rank writes the same (byte-identical) file, or finds it there already
     module = hs.load(system, "generated/teacher_student.py", scheme="local")
-    learner = module.DistributedIntegrator(seed=0, chunk=1000)
+    # N(0, 1.2^2 / fan_in) weights carry the input through the seven tanh layers (the
+    # default uniform draw shrinks it layer after layer); every rank draws all of them
+    rng = np.random.default_rng(1)
+    weights = {f"W{l}": rng.normal(size=(m, n)) * 1.2 / np.sqrt(n)
+               for l, (n, m) in enumerate(zip(SIZES, SIZES[1:]), start=1)}
+    learner = module.DistributedIntegrator(seed=0, weights=weights, chunk=1000)
     Path("checkpoints").mkdir(exist_ok=True)
     checkpoint = "checkpoints/teacher_student"
     if args.restore:
