@@ -22,6 +22,9 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
     p_b1' = flip*(theta/delta*p_b1 - dH_dh * tanh'(W1 @ u + b1))
     p_W2' = flip*(theta/delta*p_W2 - gamma*(W2 @ h + b2 - y) @ h.T)
     p_b2' = flip*(theta/delta*p_b2 - gamma*(W2 @ h + b2 - y))
+    where H* = min over the controls v of H: the reduced Hamiltonian (v = -beta*p_w)
+    flip = s = +1 or -1: the sign of the costate equations (-1 in HL)
+    theta, theta_neurons: per-step decays of the weight and neuron costates (rates theta/delta, theta_neurons/delta)
 
 Discrete step k -> k+1 (Euler; flip = s; theta per step):
     x+ = x + delta*f_x;  p_x+ = (1 + flip*theta_neurons) p_x - delta*flip*dH/dx
@@ -46,7 +49,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "81e91cf49876e6b1873160aa5bb472fd873400199eef5feea412010ceeefaca6"
+SPEC_HASH = "04ed8fd63ac7f29ed16fc087fb7b5e3bec9e3ab3f78a40711161be7d0471fbbf"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"

@@ -1,4 +1,4 @@
-"""From a declared network to Hamilton's equations (HL.md sections 1-3).
+"""From a declared network to Hamilton's equations (docs/mathematics.md, sections 2-5).
 
     H      = gamma*l + sum_x p_x . f_x + sum_w p_w . v_w + |v_w|^2 / (2 beta)
     v_w*   = -beta p_w                                  (dH/dv = 0)

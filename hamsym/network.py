@@ -16,7 +16,8 @@ from .expr import DeclarationError, ShapeError, Var, as_expr, shape_str
 from .reductions import CrossEntropy
 from .rewrite import walk
 
-#: hyperparameters of Hamiltonian Learning (HL.md, authors' names) and the time step
+#: hyperparameters of Hamiltonian Learning (docs/mathematics.md, section 1; the authors' names)
+#: and the time step
 HYPERPARAMETERS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
 HYPER = {name: Var(name, (), "hyper") for name in HYPERPARAMETERS}
 

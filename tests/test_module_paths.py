@@ -61,7 +61,7 @@ def test_unknown_options_are_named_with_the_valid_ones(tmp_path):
 @pytest.mark.parametrize("name, match", [
     ("noext", "must end in .py"), ("mod.txt", "must end in .py"),
     ("math.py", "standard library"), ("json.py", "standard library"),
-    ("numpy.py", "installed module"), ("sympy.py", "installed module"),
+    ("numpy.py", "importable module"), ("sympy.py", "importable module"),
     ("1abc.py", "identifier"), ("class.py", "identifier"),
 ])
 def test_bad_module_paths_are_refused_before_writing(tmp_path, name, match):

@@ -261,7 +261,7 @@ def _check_path(path):
         where = found.origin if found is not None else None
         shadows = found is not None and not (where and _is_generated_file(where))
     if shadows:
-        raise ValueError(f"{path.name}: {name!r} is an installed module ({where}); a generated "
+        raise ValueError(f"{path.name}: {name!r} is already an importable module ({where}); a generated "
                          "module of that name would shadow it: choose another name")
     return path
 
