@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "e9e8d20cf9c26f69124a9a46f42068cb513b10f76ce6a932210d5e64ba662e5a"
+SPEC_HASH = "1ada0ee81138b4d22fe7572d5b7de242e2ffd9cbe3d49f15139df44c244f5f9d"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -312,3 +312,17 @@ class Integrator:
             raise ValueError("all streams must have the same length")
         run(*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         return losses
+
+
+# -- distributed run (MPI): not for this scheme ---------------------------------------------
+
+DISTRIBUTABLE = False
+
+
+class DistributedIntegrator:
+    """Not available for this scheme (see REASON)."""
+
+    REASON = "scheme 'nonlocal' cannot run distributed: each step is one Gauss-Seidel sweep through the whole network (states forward, then costates backward, each update reading the newest values of the ones before it), so there is nothing to run side by side; generate the module with scheme='local' or scheme='partial'"
+
+    def __init__(self, *args, **kwargs):
+        raise ValueError(self.REASON)
