@@ -27,8 +27,9 @@ import jinja2
 
 from .. import __version__
 from ..expr import Add, add, scale
-from .schedule import Schedule
+from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
+from .distributed import plan as distributed_plan
 from .forward import lower_forward
 from .lower import storage_shape
 from .step import lower_step
@@ -102,7 +103,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     versions = versions or current_versions()
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
-        schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
+        schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
+            [] if schedule.scheme == "local" else [(u.name, components(net, u.states)) for u in code.units]), equations=[line.strip() for line in str(system).splitlines()[1:]],
         has_states=bool(states), layout=layout, spec_hash="",
         inputs=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("input")}),
         targets=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("target")}),
@@ -127,6 +129,13 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         data_names=", ".join(d.name for d in data),
         states=_ordered_dict_repr({x.name: storage_shape(x.shape) for x in states}),
     )
+    distributed = distributed_plan(code, system, schedule.scheme)
+    context.update(
+        distributed=distributed, distributed_reason=repr(distributed.reason),
+        distributed_units=[repr(u) for u in distributed.units],
+        distributed_channels=[repr((c.name, c.source, list(c.readers), c.state))
+                              for c in distributed.channels],
+        rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
     source = _template().render(context)
     return _stamp(source)
 
