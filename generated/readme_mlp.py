@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "681cc3efe3e19a14a07cf9f6a70258651790b363ba7578691f9ff3170c71e430"
+SPEC_HASH = "3bd8de395a9850755ce9af5096a86aee18f0e50e585b71bbfd4d7811bb7b9f60"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -196,12 +196,16 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C stopped run() or run_stream() between two steps.
 
     .steps: the steps this call applied; .step_count: the learner's count after them;
-    .losses: their losses (run_stream: those of the chunk under way)."""
+    .losses: their losses (run_stream: those of the chunk under way); .unapplied
+    (run_stream): samples taken from the stream but not applied."""
 
-    def __init__(self, steps, step_count, losses):
+    def __init__(self, steps, step_count, losses, unapplied=0):
         super().__init__(f"interrupted after {steps} steps of this call; the learner is "
-                         f"between two steps, at step_count = {step_count}")
+                         f"between two steps, at step_count = {step_count}" + (
+                             f"; {unapplied} samples read from the stream were not applied"
+                             if unapplied else ""))
         self.steps, self.step_count, self.losses = steps, step_count, losses
+        self.unapplied = unapplied
 
 
 class DivergenceError(FloatingPointError):
@@ -524,33 +528,31 @@ class Integrator:
         forward(*(arrays[name] if name in arrays else h[name] for name in ('W1', 'b1', 'u', 'gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta', '_t0', '_out_h')))
         return {name: self._forward[buffer].copy() for name, buffer in OUTPUTS.items()}
 
-    def _drive(self, data, losses):
+    def _drive(self, data, losses, ctrl_c=None):
         """One step per row of the streams in data, in compiled slices of about _SLICE
         seconds, looking for Ctrl-C between slices. Returns (steps done, None or why it
         stopped early: "diverged" or "interrupted")."""
+        if ctrl_c is None:
+            with _CtrlC() as ctrl_c:
+                return self._drive(data, losses, ctrl_c)
         args = (*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         guard, total, k = bool(self.check_finite), losses.shape[0], 0
-        with _CtrlC() as ctrl_c:
-            while k < total:
-                n = min(self._slice, total - k)
-                t = time.perf_counter()
-                done = _span(*args, k, k + n, guard)
-                t = time.perf_counter() - t
-                self.step_count += done - k
-                k = done
-                if guard and not math.isfinite(losses[k - 1]):
-                    return k, "diverged"
-                self._slice = max(1, min(4 * n, int(n * _SLICE / t) if t > 0 else 4 * n))
-                if ctrl_c.pressed:
-                    return k, "interrupted"
-            if ctrl_c.pressed:
-                return k, "interrupted"
-        return k, None
+        while k < total and not ctrl_c.pressed:
+            n = min(self._slice, total - k)
+            t = time.perf_counter()
+            done = _span(*args, k, k + n, guard)
+            t = time.perf_counter() - t
+            self.step_count += done - k
+            k = done
+            if guard and not math.isfinite(losses[k - 1]):
+                return k, "diverged"
+            self._slice = max(1, min(4 * n, int(n * _SLICE / t) if t > 0 else 4 * n))
+        return k, "interrupted" if ctrl_c.pressed else None
 
-    def _stopped(self, why, steps, losses):
+    def _stopped(self, why, steps, losses, unapplied=0):
         if why == "diverged":
             return DivergenceError(self.step_count - 1, steps - 1, losses)
-        return Interrupted(steps, self.step_count, losses)
+        return Interrupted(steps, self.step_count, losses, unapplied)
 
     def run_stream(self, samples, *, chunk=1024, on_chunk=None):
         """Learn from an iterable of per-step samples (u, y), of any length.
@@ -569,32 +571,36 @@ class Integrator:
         self._check_frozen(3)
         steps, filled = 0, 0
 
-        def flush(n):
+        def flush(n, ctrl_c):
             nonlocal steps
             part = losses[:n]
-            done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part)
+            done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part,
+                                    ctrl_c)
             steps += done
             if on_chunk is not None and done:
                 on_chunk(part[:done])
             if why:
-                raise self._stopped(why, steps, part[:done].copy())
+                raise self._stopped(why, steps, part[:done].copy(), n - done)
 
-        for index, sample in enumerate(samples):
-            try:
-                values = self._sample(sample, index, names)
-            except (TypeError, ValueError) as exc:
-                if filled:
-                    flush(filled)
-                raise type(exc)(f"{exc}; the {index} samples before it were applied "
-                                f"(step_count = {self.step_count})") from None
-            for buf, value in zip(buffers, values):
-                buf[filled] = value
-            filled += 1
-            if filled == chunk:
-                flush(chunk)
-                filled = 0
-        if filled:
-            flush(filled)
+        with _CtrlC() as ctrl_c:
+            for index, sample in enumerate(samples):
+                if ctrl_c.pressed:
+                    raise Interrupted(steps, self.step_count, losses[:0].copy(), filled + 1)
+                try:
+                    values = self._sample(sample, index, names)
+                except (TypeError, ValueError) as exc:
+                    if filled:
+                        flush(filled, ctrl_c)
+                    raise type(exc)(f"{exc}; the {index} samples before it were applied "
+                                    f"(step_count = {self.step_count})") from None
+                for buf, value in zip(buffers, values):
+                    buf[filled] = value
+                filled += 1
+                if filled == chunk:
+                    flush(chunk, ctrl_c)
+                    filled = 0
+            if filled:
+                flush(filled, ctrl_c)
         return steps
 
     @staticmethod
