@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "3bd8de395a9850755ce9af5096a86aee18f0e50e585b71bbfd4d7811bb7b9f60"
+SPEC_HASH = "6245a8cf9507f341d9b3a07dde2a93bfe8e05eff9adaf1daddd097b4214b33e0"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -180,6 +180,21 @@ def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, bet
     return _stop
 
 
+@numba.njit(**_JIT)
+def _advance(gamma, beta, theta, theta_neurons, flip, delta):
+    """The neuron states one step ahead, swept as step() sweeps them; nothing else moves."""
+
+
+@numba.njit(**_JIT)
+def _predict(W1, b1, W2, b2, _in_u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _out_h, _rec_h, _start, _stop):
+    """Rows _start.._stop-1 of the input streams: record the outputs and states at step
+    k (what the loss of step k reads), then advance the states; no learning."""
+    for _k in range(_start, _stop):
+        forward(W1, b1, _in_u[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, _out_h)
+        _rec_h[_k] = _out_h
+        _advance(gamma, beta, theta, theta_neurons, flip, delta)
+
+
 # -- the learner: checked inputs, checkpoints, clean interruption --------------------------
 import json  # noqa: E402
 import os  # noqa: E402
@@ -188,6 +203,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 _DATA = {**INPUTS, **TARGETS}
+ADVANCE = {}
 _COSTATES = {**WEIGHTS, **STATES}
 _SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
 
@@ -527,6 +543,43 @@ class Integrator:
         h = dict(zip(('gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta'), self._scalars()))
         forward(*(arrays[name] if name in arrays else h[name] for name in ('W1', 'b1', 'u', 'gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta', '_t0', '_out_h')))
         return {name: self._forward[buffer].copy() for name, buffer in OUTPUTS.items()}
+
+    def predict(self, *streams, steps=None, keep_states=False):
+        """The network running on its own, learning nothing.
+
+        predict(u) with input streams of shape (T, n)
+        returns {name: array of shape (T, ...)}: each output (OUTPUTS: the instantaneous
+        neurons that read no target) and each state at every step k, the values the loss
+        of step k reads. Between rows the states advance as run() advances them (the
+        same sweep); weights, costates and step_count do not change. keep_states=True
+        puts the states back as they were when it returns.
+        """
+        if not INPUTS and (streams or steps is None):
+            raise TypeError("this network has no input: say how many steps, predict(steps=T)")
+        data = self._data(streams, INPUTS, stream=True)
+        if data:
+            total = data[0].shape[0]
+            if any(d.shape[0] != total for d in data) or steps not in (None, total):
+                raise ValueError("all streams (and steps, if given) must have the same length")
+        else:
+            total = int(steps)
+            if total < 0:
+                raise ValueError(f"steps = {steps}: must be >= 0")
+        if not hasattr(self, "_forward"):
+            self._forward = {name: np.zeros(shape, self.dtype) for name, shape in FORWARD.items()}
+        if not hasattr(self, "_ahead"):
+            self._ahead = {name: np.zeros(shape, self.dtype) for name, shape in ADVANCE.items()}
+        shapes = {**{name: FORWARD[buffer] for name, buffer in OUTPUTS.items()}, **STATES}
+        record = {name: np.zeros((total,) + shape, self.dtype) for name, shape in shapes.items()}
+        kept = {name: a.copy() for name, a in self._states.items()} if keep_states else None
+        try:
+            _predict(*self._weights.values(), *self._states.values(), *data, *self._scalars(),
+                     *self._forward.values(), *self._ahead.values(), *record.values(), 0, total)
+        finally:
+            if kept is not None:
+                for name, a in kept.items():
+                    self._states[name][...] = a
+        return record
 
     def _drive(self, data, losses, ctrl_c=None):
         """One step per row of the streams in data, in compiled slices of about _SLICE

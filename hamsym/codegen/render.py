@@ -28,6 +28,7 @@ from .. import __version__
 from ..expr import Add, add, scale
 from .schedule import Schedule
 from ..network import HYPERPARAMETERS
+from .advance import lower_advance
 from .forward import lower_forward
 from .lower import storage_shape
 from .step import lower_step
@@ -66,6 +67,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     net = system.net
     code = lower_step(system, schedule)
     forward, outputs, forward_buffers = lower_forward(system)
+    advance, advance_buffers = lower_advance(system, schedule, code.units, forward_buffers)
     weights, states = net.of_kind("weight"), net.of_kind("state")
     data = net.of_kind("input") + net.of_kind("target")
     params = net.of_kind("param")
@@ -99,6 +101,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         else:
             state_maps.append(f"{x.name}: Euler, {x.name}+ = {update}")
     versions = versions or current_versions()
+    predict = _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers,
+                               scalars)
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
         schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
@@ -126,8 +130,26 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         data_names=", ".join(d.name for d in data),
         states=_ordered_dict_repr({x.name: storage_shape(x.shape) for x in states}),
     )
+    context.update(predict)
     source = _template().render(context)
     return _stamp(source)
+
+
+def _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers, scalars):
+    """What the template needs for _advance and _predict: predict's inputs are streams
+    _in_<input>, and it records every output and state into _rec_<name> at each row."""
+    inputs = [v.name for v in net.of_kind("input")]
+    states = [x.name for x in net.of_kind("state")]
+    recorded = [(name, buffer) for name, buffer in outputs.items()] + [(x, x) for x in states]
+    args = [w.name for w in net.of_kind("weight")] + states + [f"_in_{n}" for n in inputs] + \
+        scalars + list(forward_buffers) + list(advance_buffers) + \
+        [f"_rec_{name}" for name, _ in recorded] + ["_start", "_stop"]
+
+    def call(kernel):
+        return ", ".join(f"_in_{a}[_k]" if a in inputs else a for a in kernel.args)
+    return dict(advance=advance, advance_buffers=_ordered_dict_repr(advance_buffers),
+                predict_args=", ".join(args), forward_call=call(forward),
+                advance_call=call(advance), recorded=recorded)
 
 
 def _stamp(source):
