@@ -46,7 +46,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "6245a8cf9507f341d9b3a07dde2a93bfe8e05eff9adaf1daddd097b4214b33e0"
+SPEC_HASH = "79db71058916fc0709007b20db3965a9f0bcf226de14ebb09fe6834749fe8c79"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -480,7 +480,7 @@ class Integrator:
         return values
 
     def _arrays(self):
-        return (self.weights['W1'], self.weights['b1'], self.weights['W2'], self.weights['b2'], self.costates['W1'], self.costates['b1'], self.costates['W2'], self.costates['b2'], )
+        return (self._weights['W1'], self._weights['b1'], self._weights['W2'], self._weights['b2'], self._costates['W1'], self._costates['b1'], self._costates['W2'], self._costates['b2'], )
 
     def _scalars(self):
         s = self._hyper.scalars

@@ -116,10 +116,10 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         step_args=", ".join(step_args), run_args=", ".join(run_args),
         run_call=", ".join(run_call), kernels=code.kernels, driver=code.driver,
         units=code.units, kernel_doc=kernel_doc, state_maps=state_maps,
-        arrays_tuple="".join(f"self.weights[{w.name!r}], " for w in weights) +
-                     "".join(f"self.costates[{w.name!r}], " for w in weights) +
-                     "".join(f"self.states[{x.name!r}], " for x in states) +
-                     "".join(f"self.costates[{x.name!r}], " for x in states),
+        arrays_tuple="".join(f"self._weights[{w.name!r}], " for w in weights) +
+                     "".join(f"self._costates[{w.name!r}], " for w in weights) +
+                     "".join(f"self._states[{x.name!r}], " for x in states) +
+                     "".join(f"self._costates[{x.name!r}], " for x in states),
         forward=forward, forward_buffers=_ordered_dict_repr(forward_buffers),
         outputs=_ordered_dict_repr(outputs), forward_arg_names=repr(tuple(forward.args)),
         scalar_names=repr(tuple(scalars)),
