@@ -22,6 +22,9 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
     p_b1' = flip*(theta/delta*p_b1 - dH_dh * tanh'(W1 @ u + b1))
     p_W2' = flip*(theta/delta*p_W2 - gamma*(W2 @ h + b2 - y) @ h.T)
     p_b2' = flip*(theta/delta*p_b2 - gamma*(W2 @ h + b2 - y))
+    where H* = min over the controls v of H: the reduced Hamiltonian (v = -beta*p_w)
+    flip = s = +1 or -1: the sign of the costate equations (-1 in HL)
+    theta, theta_neurons: per-step decays of the weight and neuron costates (rates theta/delta, theta_neurons/delta)
 
 Discrete step k -> k+1 (Euler; flip = s; theta per step):
     x+ = x + delta*f_x;  p_x+ = (1 + flip*theta_neurons) p_x - delta*flip*dH/dx
@@ -46,7 +49,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "79db71058916fc0709007b20db3965a9f0bcf226de14ebb09fe6834749fe8c79"
+SPEC_HASH = "7306a8bc71f964116e1604ccb2323eb596c8af1cd84ec44385177244c982a685"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -196,14 +199,14 @@ def _predict(W1, b1, W2, b2, _in_u, gamma, beta, theta, theta_neurons, flip, del
 
 
 # -- the learner: checked inputs, checkpoints, clean interruption --------------------------
-import json  # noqa: E402
+import json as _json  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import signal as _signal  # noqa: E402
+import threading as _threading  # noqa: E402
+from time import perf_counter as _clock  # noqa: E402
 
 _DATA = {**INPUTS, **TARGETS}
-ADVANCE = {}
+_ADVANCE = {}
 _COSTATES = {**WEIGHTS, **STATES}
 _SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
 
@@ -356,8 +359,8 @@ class _CtrlC:
 
     def __enter__(self):
         self.pressed, self._installed = False, False
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._press)
+        if _threading.current_thread() is _threading.main_thread():
+            self._old = _signal.signal(_signal.SIGINT, self._press)
             self._installed = True
         return self
 
@@ -366,8 +369,8 @@ class _CtrlC:
 
     def __exit__(self, *exc):
         if self._installed:
-            signal.signal(signal.SIGINT,
-                          self._old if self._old is not None else signal.default_int_handler)
+            _signal.signal(_signal.SIGINT,
+                           self._old if self._old is not None else _signal.default_int_handler)
         return False
 
 
@@ -568,7 +571,7 @@ class Integrator:
         if not hasattr(self, "_forward"):
             self._forward = {name: np.zeros(shape, self.dtype) for name, shape in FORWARD.items()}
         if not hasattr(self, "_ahead"):
-            self._ahead = {name: np.zeros(shape, self.dtype) for name, shape in ADVANCE.items()}
+            self._ahead = {name: np.zeros(shape, self.dtype) for name, shape in _ADVANCE.items()}
         shapes = {**{name: FORWARD[buffer] for name, buffer in OUTPUTS.items()}, **STATES}
         record = {name: np.zeros((total,) + shape, self.dtype) for name, shape in shapes.items()}
         kept = {name: a.copy() for name, a in self._states.items()} if keep_states else None
@@ -592,9 +595,9 @@ class Integrator:
         guard, total, k = bool(self.check_finite), losses.shape[0], 0
         while k < total and not ctrl_c.pressed:
             n = min(self._slice, total - k)
-            t = time.perf_counter()
+            t = _clock()
             done = _span(*args, k, k + n, guard)
-            t = time.perf_counter() - t
+            t = _clock() - t
             self.step_count += done - k
             k = done
             if guard and not math.isfinite(losses[k - 1]):
@@ -731,7 +734,7 @@ class Integrator:
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                np.savez(fh, _meta=np.array(json.dumps(meta)), **arrays)
+                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -742,7 +745,7 @@ class Integrator:
     def restore(cls, path):
         """The learner saved at path by save(); refused if another module wrote it."""
         with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["_meta"]))
+            meta = _json.loads(str(f["_meta"]))
             if meta["spec_hash"] != SPEC_HASH:
                 raise ValueError(
                     f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "

@@ -1,7 +1,7 @@
-"""The authors' oscillator bank (HL.md section 7) learns to generate a sum of two
-sines from a stream, with their settings: the mean squared error (PyTorch's
-F.mse_loss, hs.mse), gamma = 1, theta = 0.2, beta = 0.01, delta = 0.1, weights
-moving with the previous p_w (scheme 'local').
+"""The authors' oscillator bank (docs/mathematics.md, section 7) learns to
+generate a sum of two sines from a stream, with their settings: the mean squared
+error (PyTorch's F.mse_loss, hs.mse), gamma = 1, theta = 0.2, beta = 0.01,
+delta = 0.1, weights moving with the previous p_w (scheme 'local').
 
 Eight oscillators start on a grid of frequencies 0.02..0.14 that misses the target
 frequencies; the test checks that the frequencies lock onto them and that the bank,

@@ -39,6 +39,12 @@ class Schedule:
     groups: tuple = ()
 
     def __post_init__(self):
+        for flag in ("reset_neuron_costate", "reset_weight_costate"):
+            if not isinstance(getattr(self, flag), bool):
+                raise DeclarationError(f"{flag}={getattr(self, flag)!r}: expected True or False")
+        if not isinstance(self.groups, (list, tuple)) or not all(
+                isinstance(g, (list, tuple)) for g in self.groups):
+            raise DeclarationError(f"groups={self.groups!r}: expected a list of lists of state names")
         if self.scheme not in SCHEMES:
             raise DeclarationError(f"unknown scheme {self.scheme!r}; choose one of {SCHEMES}")
         if self.groups and self.scheme != "partial":
