@@ -90,10 +90,11 @@ def test_predict_learns_nothing_and_can_keep_the_states(load):
 def test_states_advance_exactly_as_run_advances_them(load, scheme):
     """With the weights frozen, run() and predict() move the states through the same
     values, to the bit (the same sweep, lowered from the same expressions)."""
-    mod = load(hs.derive(delay_network([3, 4, 4, 2], name="pred_same"), theta=0.1,
-                         beta=0.0, delta=DELTA), scheme=scheme)
+    mod = load(hs.derive(delay_network([3, 4, 4, 2], name="pred_delay"), theta=0.1,
+                         delta=DELTA), scheme=scheme)
     U, Y = np.random.default_rng(4).normal(size=(T, 3)), np.zeros((T, 2))
     ran, predicted = _start(mod), _start(mod)
+    ran.hyper["beta"] = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ran.run(U, Y)
