@@ -49,7 +49,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "7306a8bc71f964116e1604ccb2323eb596c8af1cd84ec44385177244c982a685"
+SPEC_HASH = "a3411186c05e8c840a8d9f7a9d15bc4b55175931ae1fca25cff145833de0d68a"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -321,6 +321,10 @@ class _Fixed(dict):
     def _refuse(self, *args, **kwargs):
         raise TypeError(f"the keys of {self._what}s are fixed: {list(self)}")
 
+    def __reduce__(self):
+        # a copy or a pickle is a plain dict: a snapshot, not a second live view
+        return dict, (dict(self),)
+
     __delitem__ = pop = popitem = clear = _refuse
 
 
@@ -466,7 +470,8 @@ class Integrator:
                      lambda self, v: setattr(self, "_hyper", _Hyper(self._whole_hyper(v))))
 
     def _whole(self, kind, declared, values):
-        if isinstance(values, _Arrays) and values._declared is declared:
+        if isinstance(values, _Arrays) and values._declared is declared and \
+                values._dtype == self.dtype:
             return values
         missing = set(declared) - set(values)
         if missing:

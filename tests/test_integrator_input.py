@@ -1,7 +1,7 @@
 """Bad input to a generated Integrator is refused with an error naming the field,
 and never reaches compiled code; a diverging loss stops a run at a known step."""
 
-import warnings
+import copy
 
 import numpy as np
 import pytest
@@ -138,6 +138,16 @@ def test_assigned_arrays_are_checked(mod, rnn):
     assert learner.weights["W1"].dtype == np.float64 and learner.weights["b1"].shape == (4,)
     learner.step(np.ones(3), np.ones(2))
     assert not np.array_equal(learner.weights["W1"], np.ones((4, 3)))   # the new array learns
+
+    with pytest.raises(ValueError, match=r"weight 'W1' has shape \(3, 4\), declared \(4, 3\)"):
+        learner.weights.update(W1=np.zeros((3, 4)))
+    snapshot = copy.deepcopy(learner.weights)             # a plain dict of copies
+    assert type(snapshot) is dict and snapshot["W1"] is not learner.weights["W1"]
+    learner.weights = snapshot                            # checked, then live
+    assert learner.weights["W1"] is snapshot["W1"]
+    single = mod.Integrator(dtype="float32")
+    single.weights = learner.weights                      # converted to float32 copies
+    assert single.weights["W1"].dtype == np.float32 and single.weights is not learner.weights
 
     given = rnn.Integrator(costates={"x": [1.0, 2.0, 3.0]})
     assert np.array_equal(given.costates["x"], [1.0, 2.0, 3.0])
