@@ -1,4 +1,5 @@
-"""Schedules: the order of the updates inside one Euler step (HL.md sections 4 and 7).
+"""Schedules: the order of the updates inside one Euler step (docs/mathematics.md,
+section 6).
 
 Every derivative of a step is taken at the step-k values. What differs is which
 weight costate moves the weights:

@@ -1,5 +1,5 @@
 """One Euler step of Hamiltonian Learning, lowered to kernels (docs/mathematics.md,
-"The discrete step" and "Schedules").
+sections 5 and 6).
 
 Each unit (see ``units``) gets two kernels:
 
