@@ -1,14 +1,14 @@
 """Showcase (e): signal generation with a bank of learnable oscillators.
 
-zoo.oscillator_bank(8): rotation blocks with learnable frequencies w and a linear
-readout, no input; the authors' settings gamma = 1, theta = 0.2, beta = 0.01,
-delta = 0.1, scheme local. The frequencies start on a grid from 0.02 to 0.14 cycles
-per unit time. For each target (a sine, a square wave, a sum of two sines) the bank
-learns from the signal for TRAIN steps; then the weights are frozen (beta = 0) and
-the bank runs free on its own state for the next FREE steps, against the signal's
-continuation. Prints the learned frequencies and the free-running mean squared error;
-saves examples/out/showcase_oscillators_<target>.png (signal against generation,
-frequencies over time).
+zoo.oscillator_bank(8, loss="mse"): rotation blocks with learnable frequencies w and
+a linear readout, no input; the authors' settings gamma = 1, theta = 0.2, beta = 0.01,
+delta = 0.1, scheme local, and their loss hs.mse. The frequencies start on a grid
+from 0.02 to 0.14 cycles per unit time. For each target (a sine, a square wave, a
+sum of two sines) the bank learns from the signal for TRAIN steps; then the weights
+are frozen (beta = 0) and the bank runs free on its own state for the next FREE
+steps, against the signal's continuation. Prints the learned frequencies and the
+free-running mean squared error; saves examples/out/showcase_oscillators_<target>.png
+(signal against generation, frequencies over time).
 
     python examples/showcase_oscillators.py [--quick]
 """
@@ -54,8 +54,8 @@ def learn(mod, signal, train):
 
 def main(quick=False, out_dir=Path("examples/out")):
     train = 80_000          # steps are cheap (compiling dominates): quick and full alike
-    system = hs.derive(oscillator_bank(N, name="showcase_bank"), gamma=1.0, beta=0.01, theta=0.2,
-                       delta=DELTA)
+    system = hs.derive(oscillator_bank(N, loss="mse", name="showcase_bank"), gamma=1.0,
+                       beta=0.01, theta=0.2, delta=DELTA)
     mod = hs.load(system, out_dir / "showcase_bank.py", scheme="local")
     results = {name: learn(mod, signal, train) for name, signal in TARGETS.items()}
     print(f"oscillator bank of {N}, {train} learning steps, then {FREE} free-running steps")

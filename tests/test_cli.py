@@ -87,12 +87,16 @@ def test_run_and_resume_equal_one_run(work):
     out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts",
                  "--resume", "parts/checkpoint.npz", cwd=work).stdout
     assert "steps 1234 -> 3000" in out
+    other = hamsym("run", "mlp.toml", "--stream", "s.npy", "-o", "parts", "--resume",
+                   "parts/checkpoint.npz", cwd=work, ok=False)
+    assert other.returncode == 2 and "SPEC_HASH" in other.stderr   # another network's checkpoint
     whole, parts = np.load(work / "whole/losses.npy"), np.load(work / "parts/losses.npy")
     assert whole.shape == (3000,)
     np.testing.assert_array_equal(whole, parts)
     with np.load(work / "whole/checkpoint.npz") as a, np.load(work / "parts/checkpoint.npz") as b:
-        assert sorted(a.files) == sorted(b.files)
-        for key in a.files:
+        arrays = [k for k in a.files if k != "_meta"]       # _meta names each module's file
+        assert sorted(arrays) == sorted(k for k in b.files if k != "_meta") and arrays
+        for key in arrays:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert whole[-300:].mean() < whole[:300].mean()
 

@@ -24,7 +24,7 @@ ZOO = {
     "delay": lambda: zoo.delay_network([3, 8, 8, 2]),
     "rnn": lambda: zoo.recurrent(2, 8, 1),
     "ctrnn": lambda: zoo.recurrent(2, 8, 1, kind="continuous", tau=2.0),
-    "oscillators": lambda: zoo.oscillator_bank(8),
+    "oscillators": lambda: zoo.oscillator_bank(8, loss="mse"),
 }
 
 
