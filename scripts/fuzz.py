@@ -36,6 +36,8 @@ import random_networks as rn  # noqa: E402
 def worker_main():
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                      # anything printed by the library goes to stderr
+    import torch
+    torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="hamsym_fuzz_"))
     count = 0
     for line in sys.stdin:
@@ -64,6 +66,7 @@ class Worker:
     def start(self):
         env = dict(os.environ)
         env.setdefault("NUMBA_BOUNDSCHECK", "1")
+        env.setdefault("OMP_NUM_THREADS", "1")        # workers share the cores: one thread each
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env)
@@ -142,8 +145,7 @@ class Pool:
 def shrink(pool, case, category, jobs, budget, log):
     evaluations = 0
     while evaluations < budget:
-        cands = sorted(rn.shrink_candidates(case), key=rn.case_size)
-        cands = [c for c in cands if rn.case_size(c) < rn.case_size(case)]
+        cands = [c for c in rn.shrink_candidates(case) if rn.case_size(c) < rn.case_size(case)]
         found = None
         for i in range(0, len(cands), jobs):
             batch = cands[i:i + jobs]
@@ -173,7 +175,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="first case seed (cases are seed, seed+1, ...)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--shrink", type=int, default=1, help="failures shrunk per category (0: none)")
-    ap.add_argument("--shrink-budget", type=int, default=120, help="cases tried per shrink")
+    ap.add_argument("--shrink-budget", type=int, default=80, help="cases tried per shrink")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--json", help="write every result to this file")

@@ -526,7 +526,8 @@ def random_spec(seed, name=None, small=False):
     nu, ny = g.width(), g.width()
     g.decls += [("input", "u", (nu, 1)), ("target", "y", (ny, 1))]
     g.shapes.update(u=(nu, 1), y=(ny, 1))
-    depth = int(r.choice([1, 2, 3], p=[.45, .4, .15])) if small else int(r.integers(1, 5))
+    depth = int(r.choice([1, 2, 3], p=[.45, .4, .15])) if small else \
+        int(r.choice([1, 2, 3, 4], p=[.3, .35, .2, .15]))
     dyn = {}
     states = []                     # (name, width) in declaration order
     signals = [(V("u"), nu)]
@@ -1013,8 +1014,14 @@ def _exc_name(err):
 
 
 def _exc_text(err):
-    text = str(err).strip().splitlines()
-    return (text[0] if text else repr(err))[:300]
+    """The informative line of an error (for Numba's, the one past its banner)."""
+    import re
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if ln.strip()]
+    if not lines:
+        return repr(err)
+    if lines[0].startswith("Failed in") and len(lines) > 1:
+        return " / ".join(lines[1:3])[:300]
+    return lines[0][:300]
 
 
 # ------------------------------------------------------------------------------------
@@ -1163,7 +1170,8 @@ def _subtree_replacements(e, shapes):
 
 
 def shrink_candidates(case):
-    """Simpler cases, simplest first; every one is a valid spec."""
+    """Simpler cases: first the options, then the network (smallest first); every one
+    is a valid spec."""
     out = []
 
     def variant(**changes):
@@ -1202,6 +1210,10 @@ def shrink_candidates(case):
             for t in rest[1:]:
                 loss = ("+", loss, t)
             specs.append({**d, "loss": loss})
+    # a state becomes a weight of the same name and shape (its readers stay valid)
+    for x in spec.of_kind("state"):
+        specs.append({**d, "decls": [[("weight" if n == x else k), n, p] for k, n, p in d["decls"]],
+                      "dyn": [dd for dd in d["dyn"] if dd[0] != x]})
     # drop a state nothing else reads
     for x in spec.of_kind("state"):
         readers = [f for z, f in spec.dyn if z != x] + [spec.loss] + list(spec.instants.values())
@@ -1240,7 +1252,7 @@ def shrink_candidates(case):
                 decls = [list(dd) for dd in d["decls"]]
                 decls[j][2] = alt
                 specs.append({**d, "decls": decls})
-    seen = set()
+    seen, structural = set(), []
     for s in specs:
         s = _prune(json.loads(json.dumps(s)))
         key = json.dumps(s, sort_keys=True)
@@ -1254,8 +1266,8 @@ def shrink_candidates(case):
             c["groups"] = [g for g in c["groups"] if g]
             if not states:
                 continue
-        out.append(c)
-    return out
+        structural.append(c)
+    return out + sorted(structural, key=case_size)
 
 
 def case_size(case):
