@@ -20,10 +20,18 @@ from .rewrite import walk
 HYPERPARAMETERS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
 HYPER = {name: Var(name, (), "hyper") for name in HYPERPARAMETERS}
 
-# names the generated module uses for itself
-_RESERVED = set(HYPERPARAMETERS) | {"np", "numba", "math", "loss", "losses", "step", "run",
-                                     "work", "self", "Integrator"}
+# names the generated module uses for itself (its top-level names, and the argument
+# names of its functions); tests check that every top-level name of a module is here
+_RESERVED = set(HYPERPARAMETERS) | {
+    "np", "numba", "math", "warnings", "sys", "os", "loss", "losses", "step", "run", "forward",
+    "predict", "advance", "work", "self", "Integrator", "INPUTS", "TARGETS", "WEIGHTS", "STATES",
+    "PARAMS", "HYPER", "WORK", "FORWARD", "OUTPUTS", "SPEC_HASH", "VERSIONS", "SCHEME",
+    "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS"}
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}
+# patterns of generated identifiers: kernels emit_<unit>, update_<unit>, streams <input>_stream;
+# '__' separates the parts of generated names (unit names join state names with it)
+_RESERVED_PREFIXES = ("_", "p_", "dH_d", "emit_", "update_", "advance_")
+_RESERVED_SUFFIXES = ("_stream",)
 
 
 def _check_name(name, what):
@@ -34,9 +42,10 @@ def _check_name(name, what):
     if name in _RESERVED:
         raise DeclarationError(f"{what} name {name!r} is reserved by hamsym "
                                "(a hyperparameter, a builtin or a name of the generated module)")
-    if name.startswith("_") or name.startswith("dH_d") or name.startswith("p_"):
-        raise DeclarationError(f"{what} name {name!r}: names starting with '_', 'p_' or 'dH_d' "
-                               "are kept for costates and backward messages")
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES) or "__" in name:
+        raise DeclarationError(
+            f"{what} name {name!r} is kept for generated code: declared names may not start "
+            f"with {', '.join(map(repr, _RESERVED_PREFIXES))}, end with '_stream' or contain '__'")
 
 
 def _shape(size, what, name):

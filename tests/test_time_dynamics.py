@@ -74,7 +74,7 @@ def test_local_scheme_has_one_kernel_pair_per_layer_reading_only_neighbours(load
         work = {p for p in params if p.startswith("_") and not p.startswith(("_k_", "_m_"))}
         arrays = params - work - {"gamma", "beta", "theta", "theta_neurons", "flip", "delta"}
         neighbours = ({f"_k_x{l - 1}"} if l > 1 else {"u"}) | (
-            {f"_m_x{l + 1}_x{l}"} if l < 3 else {"y"})
+            {f"_m_x{l + 1}__x{l}"} if l < 3 else {"y"})
         assert arrays == own | neighbours, (l, arrays)
     # messages travel down only: layer l tells layer l-1 its dH_l/dx_{l-1}
     assert not hasattr(mod, "emit_x1")

@@ -61,8 +61,10 @@ class ReadAfterWrite(Exception):
 class Lowering:
     """Accumulates the body of a step function: lines of code and work buffers."""
 
-    def __init__(self, uses, prefix=""):
-        self.prefix = prefix    # for buffer names, unique across the kernels of a step
+    def __init__(self, uses, counter=None):
+        # temporaries are numbered module-wide (one counter shared by every kernel of a
+        # module), so a buffer one kernel stores for another is never reused as a temporary
+        self._count = Counter() if counter is None else counter
         self.lines = []
         self.buffers = {}       # name -> storage shape
         self.known = {}         # Expr -> name of the array or local holding it
@@ -71,19 +73,22 @@ class Lowering:
         self._pending, self._waiting = frozenset(), {}
         self.frozen = set()     # weights already updated in this step: reading them is a bug
         self.uses = uses        # Expr -> number of places using it, to decide fusion
-        self._count = Counter()
 
     # -- names ---------------------------------------------------------------------------
     def fresh(self, prefix):
+        """A new generated name: _t<n> (buffers), _s<n> (scalars), _a<n> (arguments).
+        User names never start with '_', so these cannot meet a declared name."""
         n = self._count[prefix]
         self._count[prefix] += 1
-        return f"{self.prefix or '_'}{prefix}{n}" if prefix == "t" else f"_{prefix}{n}"
+        return f"_{prefix}{n}"
 
     def emit(self, line, depth=0):
         self.lines.append("    " * depth + line)
 
     def buffer(self, name, shape):
-        self.buffers[name] = storage_shape(shape)
+        shape = storage_shape(shape)
+        if self.buffers.setdefault(name, shape) != shape:
+            raise AssertionError(f"buffer {name} written with shapes {self.buffers[name]} and {shape}")
         return name
 
     # -- reading an expression at an index -------------------------------------------------
@@ -273,11 +278,15 @@ class Lowering:
         self.emit(f"{self.ref(name, e.shape, i, j)} = {value}", depth)
 
     def _loops(self, shape, body):
+        """Loop over every entry of shape; body(i, j, depth) gets index code for the
+        entry (a loop variable, or "0" along a dimension of size 1)."""
         n, m = shape
-        if m == 1 or n == 1:
-            var = "_i" if m == 1 else "_j"
-            self.emit(f"for {var} in range({max(n, m)}):")
-            body("_i" if m == 1 else "0", "_j" if n == 1 else "0", 1)
+        if m == 1:                       # column vectors, and 1x1
+            self.emit(f"for _i in range({n}):")
+            body("_i", "0", 1)
+        elif n == 1:                     # row vectors
+            self.emit(f"for _j in range({m}):")
+            body("0", "_j", 1)
         else:
             self.emit(f"for _i in range({n}):")
             self.emit(f"for _j in range({m}):", 1)

@@ -3,18 +3,22 @@
 Every derivative of a step is taken at the step-k values. What differs is which
 weight costate moves the weights:
 
-- ``nonlocal`` (Gauss-Seidel): costates are updated first and the weights move
-  with the new p_w; instantaneous layers are propagated within the step. With
-  flip = -1 this is SGD with momentum (HL.md E1).
+- ``nonlocal`` (Gauss-Seidel over the strongly connected components of the state
+  dependency graph, in topological order): states that read each other update
+  together from step-k values, so an exact map (a rotation) stays exact; a
+  feed-forward chain is swept forward. Costates go in reverse order, and the
+  weights move with the new p_w. On instantaneous layers with flip = -1 this is
+  SGD with momentum.
 - ``local`` (Jacobi): every update reads step-k values only; in particular the
   weights move with the previous step's p_w (the authors' ``local`` switch: a
   gradient that arrives one step late). Each state block is its own unit.
-- ``partial``: the user's groups of state blocks; Gauss-Seidel inside a group,
-  Jacobi between groups.
+- ``partial``: the user's groups of state blocks; Gauss-Seidel (over components,
+  as in ``nonlocal``) inside a group, Jacobi between groups.
 """
 
 from __future__ import annotations
 
+import heapq
 import warnings
 from dataclasses import dataclass
 
@@ -61,3 +65,39 @@ class Schedule:
         if resets:
             lines.append(f"after each step, reset to zero: {', '.join(resets)}")
         return lines
+
+
+def components(net, states):
+    """The strongly connected components of the dependency graph of `states` (x -> z
+    when the dynamics of x read z, instants looked through), in topological order:
+    a component comes after those it reads; ties go by declaration order."""
+    index = {x: i for i, x in enumerate(states)}
+    reads = {x: {z for z in net.leaves(net.dynamics_of[x.name]) if z in index} for x in states}
+    reach = {}
+    for x in states:                                  # depth-first reachability
+        seen, todo = set(), [x]
+        while todo:
+            for z in reads[todo.pop()]:
+                if z not in seen:
+                    seen.add(z)
+                    todo.append(z)
+        reach[x] = seen
+    comp_of, comps = {}, []
+    for x in states:
+        if x not in comp_of:
+            comp = [z for z in states if z is x or (z in reach[x] and x in reach[z])]
+            comps.append(comp)
+            for z in comp:
+                comp_of[z] = len(comps) - 1
+    needs = [{comp_of[z] for x in c for z in reads[x]} - {k} for k, c in enumerate(comps)]
+    order, done = [], set()
+    ready = [k for k in range(len(comps)) if not needs[k]]
+    heapq.heapify(ready)
+    while ready:                                      # Kahn, lowest declaration first
+        k = heapq.heappop(ready)
+        order.append(comps[k])
+        done.add(k)
+        for j in range(len(comps)):
+            if j not in done and j not in ready and needs[j] <= done:
+                heapq.heappush(ready, j)
+    return order

@@ -1,4 +1,5 @@
-"""One Euler step of Hamiltonian Learning, lowered to kernels (HL.md sections 3-4).
+"""One Euler step of Hamiltonian Learning, lowered to kernels (docs/mathematics.md,
+"The discrete step" and "Schedules").
 
 Each unit (see ``units``) gets two kernels:
 
@@ -13,10 +14,12 @@ published vectors and the messages, so units could run on separate processes.
 Inside an update, derivatives are taken
 
 - Jacobi (scheme 'local'): at the step-k values, and weights move with the old p_w;
-- Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values: states
-  are swept forward (each reads the already updated states before it), costates
-  backward (each reads the updated states and the costates after it), then the
-  weights, which move with their new p_w.
+- Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values, over the
+  strongly connected components of the unit's state dependency graph
+  (``schedule.components``): states are swept forward component by component
+  (each reads the already updated components before it, and step-k values of its
+  own), costates backward (each reads all updated states and the costates of the
+  components after it), then the weights, which move with their new p_w.
 
 New values go to ``_n_<name>`` buffers and are committed at the end, so every
 read sees the version the scheme asks for. Weights update in place, fused with
@@ -25,6 +28,7 @@ their costate, reading their gradient by index.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from .. import expr as E
@@ -32,6 +36,7 @@ from ..expr import Var
 from ..network import HYPER, HYPERPARAMETERS
 from ..rewrite import expand, substitute, walk
 from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children, storage_shape
+from .schedule import components
 from .units import partition
 
 _AX, _DS = (Var(n, (), "hyper") for n in ("_ax", "_ds"))    # locals every kernel defines
@@ -63,7 +68,9 @@ def outbox(x):
 
 
 def inbox(src, x):
-    return Var(f"_m_{src.name}_{x.name}", x.shape, "inbox")
+    # unit names join state names with '__', which declared names may not contain,
+    # so the last '__' separates the receiving state: names are unique
+    return Var(f"_m_{src.name}__{x.name}", x.shape, "inbox")
 
 
 def _elementwise_reads(e, known):
@@ -85,8 +92,9 @@ def _elementwise_reads(e, known):
 class _UnitLowering:
     """Builds the two kernels of one unit."""
 
-    def __init__(self, system, schedule, unit, units, prefix):
+    def __init__(self, system, schedule, unit, units, prefix, counter):
         self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
+        self.counter = counter          # numbers temporaries module-wide
         self.shared = {}
         self._expanded = {}            # names expanded once, reused by every view
         net = system.net
@@ -108,7 +116,7 @@ class _UnitLowering:
         tasks = [(inbox(self.unit, x).name, self.view(e)) for x, e in self.unit.outgoing.items()]
         if not tasks:
             return None, {}
-        low = Lowering(count_uses([e for _, e in tasks], {}), self.prefix)
+        low = Lowering(count_uses([e for _, e in tasks], {}), self.counter)
         for name, e in tasks:
             low.materialize(e, name=name)
         outputs = [n for n, _ in tasks]
@@ -132,14 +140,21 @@ class _UnitLowering:
             g = self.view(incoming[x], versions)
             return E.add(E.scale(_AX, p[x]), E.neg(E.scale(_DS, g)))
 
+        # Gauss-Seidel between components, Jacobi inside one: a component reads the
+        # versions as they were before it (Jacobi: one component, all step-k values)
+        comps = [u.states] if jacobi else components(self.net, u.states)
         tasks = []                                       # (buffer name, expression)
         versions = {}
-        for x in u.states:                               # forward sweep
-            tasks.append((new(x).name, new_state(x, None if jacobi else dict(versions))))
-            versions[x] = new(x)
-        for x in reversed(u.states):                     # backward sweep
-            tasks.append((new(p[x]).name, new_costate(x, None if jacobi else dict(versions))))
-            versions[p[x]] = new(p[x])
+        for comp in comps:                               # forward sweep
+            before = None if jacobi else dict(versions)
+            for x in comp:
+                tasks.append((new(x).name, new_state(x, before)))
+            versions.update((x, new(x)) for x in comp)
+        for comp in reversed(comps):                     # backward sweep
+            before = None if jacobi else dict(versions)
+            for x in reversed(comp):
+                tasks.append((new(p[x]).name, new_costate(x, before)))
+            versions.update((p[x], new(p[x])) for x in comp)
         grads = {w: self.view(u.own[w], None if jacobi else versions) for w in u.weights}
         loss = self.view(u.loss) if u.loss is not None else None
 
@@ -179,7 +194,7 @@ class _UnitLowering:
         tasks, grads, loss, instants, messages, named, roots, jacobi = plan
         fused = self._fusable_messages(messages, tasks, loss, instants, grads) \
             if fuse_messages else {}
-        low = Lowering(count_uses(named + roots, set(named)), self.prefix)
+        low = Lowering(count_uses(named + roots, set(named)), self.counter)
         for e, name in self.shared.items():           # stored by this unit's emit kernel
             low.known[e] = name
             low.buffers[name] = storage_shape(e.shape)
@@ -306,23 +321,33 @@ class _UnitLowering:
         return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
 
 
+def _merge_buffers(buffers, new, kernel):
+    """Add a kernel's work buffers to the module's. A name may recur only for a buffer
+    an emit kernel stores for its unit's update kernel, always with the same shape."""
+    for name, shape in new.items():
+        if buffers.setdefault(name, shape) != shape:
+            raise AssertionError(f"hamsym bug: work buffer {name} of {kernel} has shape {shape}, "
+                                 f"another kernel's has {buffers[name]}")
+
+
 def lower_step(system, schedule):
     units = partition(system, schedule)
     multi = len(units) > 1
     kernels, buffers, driver = [], {}, []
-    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}_" if multi else "")
+    counter = Counter()
+    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}__" if multi else "", counter)
                  for u in units]
     published = {}
     for lw in lowerings:
         kernel, bufs = lw.emit_kernel()
         if kernel is not None:
             kernels.append(kernel)
-            buffers.update(bufs)
+            _merge_buffers(buffers, bufs, kernel.name)
     updates = []
     for lw in lowerings:
         kernel, bufs = lw.update_kernel()
         updates.append(kernel)
-        buffers.update(bufs)
+        _merge_buffers(buffers, bufs, kernel.name)
     kernels += updates
     for k in kernels:
         for a in k.args:

@@ -12,8 +12,13 @@ whole interface between layers in the local scheme, and what a distributed run
 would exchange.
 
 - nonlocal: one unit holding everything;
-- local:    one unit per state block (a network without states is one unit);
-- partial:  the user's groups of state blocks.
+- local:    one unit per state block (a network without states is one unit); blocks
+            that share a weight form one unit, since a weight has one owner (in the
+            local scheme this changes nothing: every update reads step-k values);
+- partial:  the user's groups of state blocks (a weight shared by two groups is refused).
+
+Loss terms (the terms of the loss as a sum) belong to the unit of the last-declared
+state they read; a term that reads no state, to the unit of a weight it reads.
 """
 
 from __future__ import annotations
@@ -58,53 +63,35 @@ def partition(system, schedule):
     net = system.net
     states, weights = net.of_kind("state"), net.of_kind("weight")
     if schedule.scheme == "nonlocal" or not states:
-        units = [Unit("net", list(states))]
+        blocks = [list(states)]
     elif schedule.scheme == "local":
-        units = _layers(net, states)
+        blocks = [[x] for x in states]
     else:
-        units = _groups(net, schedule.groups)
-    unit_of = {x: u for u in units for x in u.states}
-
-    # weights go to the unit whose dynamics use them
-    owner = {}
-    for u in units:
-        for x in u.states:
-            for w in _reads(net.dynamics_of[x.name], net):
-                if w.kind == "weight":
-                    owner.setdefault(w, set()).add(u.name)
-
-    # loss terms go to the unit of the last state they read (else of a weight they read)
-    order = {v: i for i, v in enumerate(net.vars.values())}
-    for term in _loss_terms(net.loss_expr):
-        read = _reads(term, net)
-        st = sorted((v for v in read if v.kind == "state"), key=order.get)
-        ws = sorted((v for v in read if v.kind == "weight"), key=order.get)
-        if st:
-            u = unit_of[st[-1]]
-        elif ws and ws[0] in owner:
-            u = next(x for x in units if x.name == min(owner[ws[0]]))
-        else:
-            u = units[-1]
-        u.loss = term if u.loss is None else E.add(u.loss, term)
-        for w in ws:
-            owner.setdefault(w, set()).add(u.name)
-
-    for w in weights:
-        names = owner.get(w, {units[-1].name})
-        if len(names) > 1:
+        blocks = _groups(net, schedule.groups)
+    while True:
+        units = [Unit(_unit_name(b, k, schedule), b) for k, b in enumerate(blocks)]
+        clash = _assign(net, units)
+        if clash is None:
+            break
+        w, names = clash
+        if schedule.scheme != "local":
             raise DeclarationError(
-                f"scheme {schedule.scheme!r}: weight {w.name!r} is used by units "
-                f"{sorted(names)}; in a local scheme every weight belongs to one layer "
-                "(group those layers together with scheme='partial')")
-        next(u for u in units if u.name in names).weights.append(w)
+                f"scheme {schedule.scheme!r}: weight {w.name!r} is used by groups "
+                f"{[list(x.name for x in u.states) for u in units if u.name in names]}; "
+                "a weight belongs to one group: put those states in one group")
+        # In the local scheme every update reads step-k values, so which layers form a
+        # unit does not change the step: layers that share a weight are merged.
+        merged = [x for u in units if u.name in names for x in u.states]
+        blocks = [b for b, u in zip(blocks, units) if u.name not in names] + [merged]
+        order = {x: i for i, x in enumerate(states)}
+        blocks = sorted((sorted(b, key=order.get) for b in blocks), key=lambda b: order[b[0]])
 
     gamma = HYPER["gamma"]
     for u in units:
         seeds = [(net.dynamics_of[x.name], system.costates[x]) for x in u.states]
         if u.loss is not None:
             seeds.append((u.loss, gamma))
-        grads, u.messages = gradients(seeds, states + u.weights, net.instants,
-                                      message_name=lambda n, u=u: f"dH_d{n}")
+        grads, u.messages = gradients(seeds, states + u.weights, net.instants)
         for v in u.states + u.weights:
             g = grads[v]
             u.own[v] = g if g is not None else E.Zero(v.shape)
@@ -114,25 +101,47 @@ def partition(system, schedule):
     return units
 
 
-def _layers(net, states):
-    """One unit per state block, except that blocks whose dynamics share a weight
-    (the two coordinates of an oscillator) form one layer: a weight has one owner."""
-    layer = {x: i for i, x in enumerate(states)}
-    users = {}
-    for x in states:
-        for w in _reads(net.dynamics_of[x.name], net):
-            if w.kind == "weight":
-                users.setdefault(w, []).append(x)
-    for group in users.values():                 # merge (small: union by relabel)
-        target = min(layer[x] for x in group)
-        old = {layer[x] for x in group}
-        for x in states:
-            if layer[x] in old:
-                layer[x] = target
-    units = {}
-    for x in states:
-        units.setdefault(layer[x], []).append(x)
-    return [Unit("_".join(x.name for x in members), members) for members in units.values()]
+def _unit_name(states, k, schedule):
+    if schedule.scheme == "partial":
+        return f"g{k}"
+    if schedule.scheme == "nonlocal" or not states:
+        return "net"
+    # declared names may not contain '__', so joined names are unique
+    return "__".join(x.name for x in states)
+
+
+def _assign(net, units):
+    """Give each unit its weights and loss terms. Returns (weight, unit names) for a
+    weight that would belong to two units, else None."""
+    unit_of = {x: u for u in units for x in u.states}
+    owner = {}                  # weights go to the units whose dynamics use them
+    for u in units:
+        for x in u.states:
+            for w in _reads(net.dynamics_of[x.name], net):
+                if w.kind == "weight":
+                    owner.setdefault(w, set()).add(u.name)
+    # loss terms go to the unit of the last state they read (else of a weight they read)
+    order = {v: i for i, v in enumerate(net.vars.values())}
+    for term in _loss_terms(net.loss_expr):
+        read = _reads(term, net)
+        st = sorted((v for v in read if v.kind == "state"), key=order.get)
+        ws = sorted((v for v in read if v.kind == "weight"), key=order.get)
+        owned = [w for w in ws if w in owner]
+        if st:
+            u = unit_of[st[-1]]
+        elif owned:
+            u = next(x for x in units if x.name == min(owner[owned[0]]))
+        else:
+            u = units[-1]
+        u.loss = term if u.loss is None else E.add(u.loss, term)
+        for w in ws:
+            owner.setdefault(w, set()).add(u.name)
+    for w in net.of_kind("weight"):
+        names = owner.get(w, {units[-1].name})
+        if len(names) > 1:
+            return w, names
+        next(u for u in units if u.name in names).weights.append(w)
+    return None
 
 
 def _groups(net, groups):
@@ -152,8 +161,11 @@ def _groups(net, groups):
                                        f"{seen[name]} and {k}")
             seen[name] = k
             members.append(states[name])
-        members.sort(key=list(states.values()).index)       # sweep in declaration order
-        units.append(Unit(f"g{k}", members))
+        if not members:
+            raise DeclarationError(f"partial scheme: group {k} is empty; give each group "
+                                   f"state names of network {net.name!r}: {list(states)}")
+        members.sort(key=list(states.values()).index)
+        units.append(members)
     missing = [n for n in states if n not in seen]
     if missing:
         raise DeclarationError(f"partial scheme: state(s) {missing} are in no group")
