@@ -191,12 +191,16 @@ def main(argv=None):
     try:
         for case, r in zip(cases, pool.map(cases)):
             results.append((case, r))
+            if not args.quiet and len(results) % 25 == 0:
+                print(f"  ... {len(results)} cases, {time.time() - t0:.0f} s", flush=True)
             if not args.quiet and r["status"] == "fail":
                 print(f"case {case['seed']}: FAIL [{r['category']}] {rn.describe(case)}: "
                       f"{r['message'][:200]}", flush=True)
         elapsed = time.time() - t0
         status = collections.Counter(r["status"] for _, r in results)
-        print(f"\n{len(results)} cases in {elapsed:.0f} s: {status['ok']} ok, "
+        compile_s = sum(r.get("seconds", 0) for _, r in results) / max(1, len(results))
+        print(f"\n{len(results)} cases in {elapsed:.0f} s ({compile_s:.1f} s per case in a worker): "
+              f"{status['ok']} ok, "
               f"{status['refused']} refused as expected, {status['fail']} failed")
         table = collections.Counter()
         totals = collections.Counter()
