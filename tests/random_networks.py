@@ -519,9 +519,18 @@ class _Gen:
 
 
 def random_spec(seed, name=None, small=False):
-    """A random spec; small: shallower (the fixed test set, where compile time counts)."""
-    r = np.random.default_rng(seed)
-    g = _Gen(r, name or f"rn{seed}")
+    """A random spec; small: shallower and at most 7 weights and 3 states (the fixed test
+    set, where Numba's compile time counts)."""
+    for attempt in range(100):
+        spec, ce = _draw_spec(np.random.default_rng(seed if attempt == 0 else [seed, attempt]),
+                              name or f"rn{seed}", small)
+        if not small or (len(spec.of_kind("weight")) <= 7 and len(spec.of_kind("state")) <= 3):
+            return spec, ce
+    raise RuntimeError(f"no small spec from seed {seed}")
+
+
+def _draw_spec(r, name, small):
+    g = _Gen(r, name)
     g.max_width = 5 if small else 9
     nu, ny = g.width(), g.width()
     g.decls += [("input", "u", (nu, 1)), ("target", "y", (ny, 1))]
@@ -635,7 +644,8 @@ def random_spec(seed, name=None, small=False):
                 h = inst[int(r.integers(len(inst)))]
                 terms.append(("*", C(0.05), ("sumsq", V(h))))
     if len(terms) > 2 and g.p(0.3):
-        terms = terms[:-2] + [("*", C(0.5), ("+", terms[-2], terms[-1]))]
+        factor = V(g.declare("param", "mu", round(float(r.uniform(0.3, 1.0)), 3))) if g.p(0.5) else C(0.5)
+        terms = terms[:-2] + [("*", factor, ("+", terms[-2], terms[-1]))]
     loss = terms[0]
     for t in terms[1:]:
         loss = ("+", loss, t)
