@@ -121,7 +121,7 @@ def shape_of(e, shapes):
         return ()
     if op in ("+", "-"):
         return shape_of(e[1], shapes)
-    if op in ("neg", "act"):
+    if op in ("neg", "act", "softmax"):
         return shape_of(e[-1], shapes)
     if op == "*":
         a, b = shape_of(e[1], shapes), shape_of(e[2], shapes)
@@ -150,7 +150,7 @@ def to_hamsym(e, env, net):
     import hamsym as hs
     return {"+": lambda: a[0] + a[1], "-": lambda: a[0] - a[1], "neg": lambda: -a[0],
             "*": lambda: a[0] * a[1], "/": lambda: a[0] / a[1], "@": lambda: a[0] @ a[1],
-            "T": lambda: a[0].T, "sumsq": lambda: hs.sum_squares(a[0]),
+            "T": lambda: a[0].T, "sumsq": lambda: hs.sum_squares(a[0]), "softmax": lambda: hs.softmax(a[0]),
             "ce": lambda: hs.softmax_cross_entropy(a[0], a[1]), "dot": lambda: hs.dot(a[0], a[1]),
             "total": lambda: hs.total(a[0])}[op]()
 
@@ -170,6 +170,7 @@ def to_source(e):
             "neg": lambda: f"(-{a[0]})", "*": lambda: f"({a[0]} * {a[1]})",
             "/": lambda: f"({a[0]} / {a[1]})", "@": lambda: f"({a[0]} @ {a[1]})",
             "T": lambda: f"{a[0]}.T", "sumsq": lambda: f"hs.sum_squares({a[0]})",
+            "softmax": lambda: f"hs.softmax({a[0]})",
             "ce": lambda: f"hs.softmax_cross_entropy({a[0]}, {a[1]})",
             "dot": lambda: f"hs.dot({a[0]}, {a[1]})", "total": lambda: f"hs.total({a[0]})"}[op]()
 
@@ -208,6 +209,8 @@ def to_torch(e, env, instants, memo, delta):
         return a[0].T
     if op == "sumsq":
         return (a[0] ** 2).sum()
+    if op == "softmax":
+        return torch.softmax(a[0], dim=0)
     if op == "ce":
         return -(a[1] * torch.log_softmax(a[0], dim=0)).sum()
     if op == "dot":
@@ -473,6 +476,12 @@ class _Gen:
         return [n for k, n, p in self.decls if k == "weight" and tuple(p) == shape]
 
     def linear(self, src, n_src, n_out):
+        e = self._linear(src, n_src, n_out)
+        if self.p(0.1):                                   # (x.T @ W.T).T, the same map
+            return ("T", ("@", ("T", e[2]), ("T", e[1])))
+        return e
+
+    def _linear(self, src, n_src, n_out):
         shared = self.weights_of_shape((n_out, n_src))
         transposed = self.weights_of_shape((n_src, n_out))
         if shared and self.p(0.15):
@@ -512,7 +521,12 @@ class _Gen:
     def layer(self, srcs, n_out, identity_prob=0.1):
         a = self.act(identity_prob)
         pre = self.affine(srcs, n_out)
-        return self.gate(pre if a == "identity" else ("act", a, pre), n_out)
+        if a != "identity" and self.p(0.05):
+            return ("softmax", pre)
+        out = self.gate(pre if a == "identity" else ("act", a, pre), n_out)
+        if a in ("tanh", "sigmoid", "sin", "cos", "atan", "softsign", "gauss", "rational") and self.p(0.06):
+            out = ("*", ("/", ("dot", out, out), C(n_out)), out)      # scaled by a scalar of itself
+        return out
 
     def maybe_instant(self, e, prob=0.8):
         return V(self.declare("instant", "h", e)) if self.p(prob) else e
@@ -1138,6 +1152,9 @@ def _valid(spec_d):
                         return False
                 elif op in ("sumsq", "total", "act", "T"):
                     if shape_of(node[-1], shapes) == ():
+                        return False
+                elif op == "softmax":
+                    if shape_of(node[1], shapes) == () or shape_of(node[1], shapes)[1] != 1:
                         return False
                 elif op == "/":
                     if shape_of(node[2], shapes) != ():
