@@ -533,12 +533,12 @@ class _Gen:
 
 
 def random_spec(seed, name=None, small=False):
-    """A random spec; small: shallower and at most 7 weights and 3 states (the fixed test
+    """A random spec; small: shallower and at most 6 weights and 2 states (the fixed test
     set, where Numba's compile time counts)."""
     for attempt in range(100):
         spec, ce = _draw_spec(np.random.default_rng(seed if attempt == 0 else [seed, attempt]),
                               name or f"rn{seed}", small)
-        if not small or (len(spec.of_kind("weight")) <= 7 and len(spec.of_kind("state")) <= 3):
+        if not small or (len(spec.of_kind("weight")) <= 6 and len(spec.of_kind("state")) <= 2):
             return spec, ce
     raise RuntimeError(f"no small spec from seed {seed}")
 
@@ -702,6 +702,8 @@ def random_case(seed, small=False):
         for key in ("gamma", "beta", "theta", "theta_neurons", "flip", "delta"):
             if r.random() < 0.4:
                 over[key] = -hyper["flip"] if key == "flip" else round(float(r.uniform(0.05, 0.3)), 3)
+                if key == "theta_neurons" and r.random() < 0.3:
+                    over[key] = None                      # None: the neurons decay like the weights
         for name, value in spec.params.items():
             if r.random() < 0.5:
                 over[name] = round(value * float(r.uniform(0.8, 1.2)), 3)
