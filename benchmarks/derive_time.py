@@ -1,6 +1,6 @@
 """How long derive() takes for a 5-layer tanh MLP, at width 4 and at width 4096.
 
-hamsym derives at the layer level (DESIGN.md, trap 1 and 2): the equations are
+hamsym derives at the layer level, never expanding to scalars: the equations are
 matrix expressions whose sizes are plain numbers, so the time should not depend
 on the width. This prints the median derive() time of each width side by side
 and their ratio (about 1 is the goal), then how generating the module's source

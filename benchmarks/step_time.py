@@ -14,7 +14,7 @@ float64):
    H's w-dependent part gamma*l, backward(), then p <- (1 - theta) p + delta dH/dw,
    w <- w - delta beta p, in torch.
 3. torch SGD: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) with
-   autograd and zero_grad in the same loop (the equivalence E1 of HL.md).
+   autograd and zero_grad in the same loop (the same trajectory: docs/mathematics.md, section 8).
 4. ratios torch / hamsym;
 5. a byte model of the fused step and the achieved GB/s, next to the bandwidth of
    the update pass alone (a Numba loop reading and writing W and p_W) at the same

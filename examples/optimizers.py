@@ -3,8 +3,8 @@
 A 4-32-2 tanh MLP learns a fixed random teacher from a stream of fresh samples,
 one sample per step, with: non-local HL (hamsym), torch SGD, SGD with momentum
 and Adam. HL with flip = -1 is SGD with momentum lr = delta^2 beta gamma,
-momentum = 1 - theta (HL.md E1), so those two curves coincide; the others are
-there for scale. Needs PyTorch (the test extra).
+momentum = 1 - theta (docs/mathematics.md, section 8), so those two curves
+coincide; the others are there for scale. Needs PyTorch (the test extra).
 
     python examples/optimizers.py
 """

@@ -22,12 +22,18 @@ Equations (continuous time; theta is the per-step decay, so its rate is theta/de
     p_b1' = flip*(theta/delta*p_b1 - dH_dh * tanh'(W1 @ u + b1))
     p_W2' = flip*(theta/delta*p_W2 - gamma*(W2 @ h + b2 - y) @ h.T)
     p_b2' = flip*(theta/delta*p_b2 - gamma*(W2 @ h + b2 - y))
+    where H* = min over the controls v of H: the reduced Hamiltonian (v = -beta*p_w)
+    flip = s = +1 or -1: the sign of the costate equations (-1 in HL)
+    theta, theta_neurons: per-step decays of the weight and neuron costates (rates theta/delta, theta_neurons/delta)
 
 Discrete step k -> k+1 (Euler; flip = s; theta per step):
     x+ = x + delta*f_x;  p_x+ = (1 + flip*theta_neurons) p_x - delta*flip*dH/dx
     p_w+ = (1 + flip*theta) p_w - delta*flip*dH/dw;  w+ = w - delta*beta*p_w
-    scheme nonlocal (Gauss-Seidel over the whole network): states swept forward with
-    the newest values, costates backward, then weights; w+ uses the new p_w
+    scheme nonlocal (Gauss-Seidel over the whole network):
+    states are swept forward by strongly connected components (states that
+    read each other update together, from step-k values; a component reads the
+    new values of those before it), costates backward, then the weights, which
+    move with the new p_w
 
 Argument layout of step() (run() takes the same, with each input/target a stream
 of shape (T, n) and a losses array of shape (T,) last):
@@ -46,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "5f0874d9238bae4e232b3cc86c76924a47dc248534561d181d5fd2e2a7e22975"
+SPEC_HASH = "1ada0ee81138b4d22fe7572d5b7de242e2ffd9cbe3d49f15139df44c244f5f9d"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -306,3 +312,17 @@ class Integrator:
             raise ValueError("all streams must have the same length")
         run(*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         return losses
+
+
+# -- distributed run (MPI): not for this scheme ---------------------------------------------
+
+DISTRIBUTABLE = False
+
+
+class DistributedIntegrator:
+    """Not available for this scheme (see REASON)."""
+
+    REASON = "scheme 'nonlocal' cannot run distributed: each step is one Gauss-Seidel sweep through the whole network (states forward, then costates backward, each update reading the newest values of the ones before it), so there is nothing to run side by side; generate the module with scheme='local' or scheme='partial'"
+
+    def __init__(self, *args, **kwargs):
+        raise ValueError(self.REASON)

@@ -9,14 +9,14 @@ from .expr import DeclarationError, ShapeError
 from .reductions import dot, softmax, softmax_cross_entropy, sum_squares, total
 from .hamiltonian import derive
 from .network import Network
-from .sympy_form import to_sympy
+from .sympy_form import latex, to_sympy
 from .system import Equation, System
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "DeclarationError", "Equation", "Network", "ShapeError", "System",
-    "activation", "cos", "derive", "dot", "identity", "relu", "sigmoid", "sin", "softmax",
+    "activation", "cos", "derive", "dot", "identity", "latex", "relu", "sigmoid", "sin", "softmax",
     "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "to_sympy", "total",
 ]
 

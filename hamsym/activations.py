@@ -22,9 +22,10 @@ class Activation:
     """A scalar function applied elementwise; call it on an expression."""
 
     __slots__ = ("name", "expr", "latex", "output_form", "stable", "origin",
-                 "_derivative", "_given_derivative")
+                 "_derivative", "_given_derivative", "_derivative_stable")
 
-    def __init__(self, name, expr, *, latex=None, derivative=None, output_form=None, stable=None):
+    def __init__(self, name, expr, *, latex=None, derivative=None, output_form=None, stable=None,
+                 derivative_stable=None):
         self.name = name
         self.expr = sympy.sympify(expr)
         self.latex = latex or f"\\operatorname{{{name}}}"
@@ -32,6 +33,7 @@ class Activation:
         self.stable = stable                # numerically safer equal form, used for code only
         self.origin = None                  # for a derivative: the activation it derives
         self._given_derivative = derivative
+        self._derivative_stable = derivative_stable
         self._derivative = None
 
     def __call__(self, x):
@@ -52,7 +54,8 @@ class Activation:
         if self._derivative is None:
             d = self._given_derivative if self._given_derivative is not None else sympy.diff(self.expr, t)
             self._derivative = Activation(self.name + "'", d, latex=self.latex + "'",
-                                          output_form=self.output_form)
+                                          output_form=self.output_form,
+                                          stable=self._derivative_stable)
             self._derivative.origin = self
         return self._derivative
 
@@ -108,6 +111,11 @@ def activation(fn, name=None):
         raise DeclarationError(f"activation {name} = {expr} is not differentiable: "
                                f"SymPy gives d/dt = {d}")
     from .codegen.scalar import scalar_code
-    scalar_code(expr, {t: "t"}, name)          # fail now, not at generation time
-    scalar_code(d, {t: "t"}, name + "'")
-    return Activation(name, expr, latex=f"\\operatorname{{{name}}}")
+    from .safe_form import safe_form
+
+    def code(e):                                # fails now, not at generation time
+        return scalar_code(e, {t: "t"}, name)
+    stable, d_stable = safe_form(expr, t, name, code), safe_form(d, t, name + "'", code)
+    return Activation(name, expr, latex=f"\\operatorname{{{name}}}", derivative=d,
+                      stable=None if stable is expr else stable,
+                      derivative_stable=None if d_stable is d else d_stable)

@@ -5,7 +5,7 @@ Every node checks shapes when it is built, so a mismatch is reported at the line
 that wrote it and in the user's own names. Each operation carries its local
 vector-Jacobian rule (``vjp``), as in micrograd; ``chain`` composes them.
 SymPy's matrix expressions are not used here: their ``.diff`` is unreliable and
-their shape errors do not name the operands (DESIGN.md, trap 1).
+their shape errors do not name the operands.
 
 Reductions (norms, sums, softmax) are in ``reductions``; walking and rewriting
 graphs in ``rewrite``. Operators follow NumPy: ``@`` is the matrix product, ``*`` is elementwise
@@ -130,8 +130,8 @@ class Expr:
         return f"({s})" if child.prec < (self.prec if prec is None else prec) else s
 
     def _repr_latex_(self):
-        from .sympy_form import to_sympy
-        return "$\\displaystyle " + sympy.latex(to_sympy(self)) + "$"
+        from .sympy_form import latex
+        return "$\\displaystyle " + latex(self) + "$"
 
 
 # -- leaves --------------------------------------------------------------------------

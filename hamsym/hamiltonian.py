@@ -1,4 +1,4 @@
-"""From a declared network to Hamilton's equations (HL.md sections 1-3).
+"""From a declared network to Hamilton's equations (docs/mathematics.md, sections 2-5).
 
     H      = gamma*l + sum_x p_x . f_x + sum_w p_w . v_w + |v_w|^2 / (2 beta)
     v_w*   = -beta p_w                                  (dH/dv = 0)
@@ -13,7 +13,9 @@ theta/delta and the Euler step reads p+ = (1 + flip*theta) p - delta*flip*dH/dx.
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 
 import sympy
 
@@ -41,8 +43,10 @@ def _hyper_values(net, values):
         if name == "theta_neurons" and value is None:   # follows theta unless given
             out[name] = None
             continue
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            raise DeclarationError(f"derive({net.name}): {name}={value!r} must be a real number")
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
+                not math.isfinite(value):
+            raise DeclarationError(f"derive({net.name}): {name}={value!r} must be a finite "
+                                   "real number")
         out[name] = float(value)
     if values:
         raise DeclarationError(f"derive({net.name}): unknown hyperparameter(s) {sorted(values)}; "
@@ -51,7 +55,26 @@ def _hyper_values(net, values):
         raise DeclarationError(f"derive({net.name}): flip must be -1 (HL) or +1, got {out['flip']}")
     if out["delta"] <= 0:
         raise DeclarationError(f"derive({net.name}): delta must be positive, got {out['delta']}")
+    if out["beta"] < 0:
+        warnings.warn(f"derive({net.name}): beta={out['beta']} < 0 moves the weights up the "
+                      "gradient", stacklevel=3)
+    for name in ("theta", "theta_neurons"):
+        if out[name] is not None and not 0 <= out[name] <= 1:
+            warnings.warn(f"derive({net.name}): {name}={out[name]} is outside [0, 1]: the costate "
+                          f"is multiplied by {1 + out['flip'] * out[name]:g} per step", stacklevel=3)
     return out
+
+
+def _loss_reaches_a_weight(net):
+    seen, todo = set(), list(net.leaves(net.loss_expr))
+    while todo:
+        v = todo.pop()
+        if v.kind == "weight":
+            return True
+        if v.kind == "state" and v not in seen:
+            seen.add(v)
+            todo.extend(net.leaves(net.dynamics_of[v.name]))
+    return False
 
 
 def derive(net, **hyper):
@@ -71,6 +94,9 @@ def derive(net, **hyper):
     if not weights and not states:
         raise DeclarationError(f"network {net.name!r} declares no weights and no states: "
                                "nothing to learn or integrate")
+    if weights and not _loss_reaches_a_weight(net):
+        warnings.warn(f"network {net.name!r}: the loss `{net.loss_expr}` depends on no weight, "
+                      "directly or through the states, so the weights will not learn", stacklevel=2)
     f = {x: net.dynamics_of[x.name] for x in states}
     p = {v: costate(v) for v in states + weights}
     v = {w: control(w) for w in weights}

@@ -16,7 +16,8 @@ from .expr import DeclarationError, ShapeError, Var, as_expr, shape_str
 from .reductions import CrossEntropy
 from .rewrite import walk
 
-#: hyperparameters of Hamiltonian Learning (HL.md, authors' names) and the time step
+#: hyperparameters of Hamiltonian Learning (docs/mathematics.md, section 1; the authors' names)
+#: and the time step
 HYPERPARAMETERS = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")
 HYPER = {name: Var(name, (), "hyper") for name in HYPERPARAMETERS}
 
@@ -26,7 +27,8 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "np", "numba", "math", "warnings", "sys", "os", "loss", "losses", "step", "run", "forward",
     "predict", "advance", "work", "self", "Integrator", "INPUTS", "TARGETS", "WEIGHTS", "STATES",
     "PARAMS", "HYPER", "WORK", "FORWARD", "OUTPUTS", "SPEC_HASH", "VERSIONS", "SCHEME",
-    "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS"}
+    "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS",
+    "CHANNELS", "DISTRIBUTABLE", "DistributedIntegrator", "RankFailure"}
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}
 # patterns of generated identifiers: kernels emit_<unit>, update_<unit>, streams <input>_stream;
 # '__' separates the parts of generated names (unit names join state names with it)

@@ -15,22 +15,20 @@ import sympy
 
 from .expr import Var
 from .rewrite import expand
-from .sympy_form import to_sympy
+from .sympy_form import latex, latex_name, symbol_names, to_sympy  # noqa: F401 (latex_name: public)
 
 
 TIME = sympy.Symbol("t", real=True)
 
-
-def latex_name(var):
-    """How a name reads in equations: W1 -> W_{1}, p_W1 -> p_{W_{1}}, dH_dh -> dH/dh."""
-    base = lambda name: sympy.latex(sympy.Symbol(name))  # noqa: E731
-    if var.kind == "costate":
-        return f"p_{{{base(var.name[2:])}}}"
-    if var.kind == "control":
-        return f"v_{{{base(var.name[2:])}}}"
-    if var.kind == "message":
-        return f"\\frac{{\\partial H}}{{\\partial {base(var.name[4:])}}}"
-    return {"theta_neurons": r"\theta_{\xi}", "flip": "s"}.get(var.name, base(var.name))
+#: what the symbols that are not the user's own mean (shown under every system)
+LEGEND_TEXT = ("where H* = min over the controls v of H: the reduced Hamiltonian (v = -beta*p_w)",
+               "      flip = s = +1 or -1: the sign of the costate equations (-1 in HL)",
+               "      theta, theta_neurons: per-step decays of the weight and neuron costates "
+               "(rates theta/delta, theta_neurons/delta)")
+LEGEND_LATEX = (r"&\text{where } H^{*} = \min_{v} H \text{ is the reduced Hamiltonian } "
+                r"(v = -\beta p_{w}),\; s = \pm 1 \text{ the sign flip of the costate equations } "
+                r"(s = -1 \text{ in HL}),\; \theta, \theta_{\xi} \text{ the per-step decays of the "
+                r"weight and neuron costates (rate } \theta / \delta \text{)}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Equation:
     def latex(self, names=None):
         dot = "" if self.kind in ("control", "message") else "\\dot"
         lhs = f"{dot}{{{latex_name(self.lhs)}}}"
-        return f"{lhs} &= {sympy.latex(to_sympy(self.rhs), symbol_names=names or {})}"
+        return f"{lhs} &= {latex(self.rhs, names)}"
 
     def _repr_latex_(self):
         return "$" + self.latex().replace("&=", "=") + "$"
@@ -62,6 +60,15 @@ class Equation:
 
 @dataclass(frozen=True)
 class System:
+    """What `derive` returns.
+
+    hamiltonian: the reduced Hamiltonian H* = min over the controls v of H
+        = gamma*loss + sum_x <p_x, f_x> - beta/2 sum_w |p_w|^2 (also `hamiltonian_reduced`);
+    hamiltonian_full: H with the controls v_w, minimized by the control law v_w = -beta p_w;
+    control_law, equations (states, weights, costates), gradients dH/d(variable),
+    messages (dH/dh of the instantaneous neurons), costates (variable -> p_variable).
+    """
+
     net: object
     hyper: dict
     hamiltonian: object
@@ -71,6 +78,11 @@ class System:
     gradients: dict
     messages: list
     costates: dict
+
+    @property
+    def hamiltonian_reduced(self):
+        """H* = min over the controls of H: the same expression as `hamiltonian`."""
+        return self.hamiltonian
 
     # -- access -------------------------------------------------------------------------
     def equation(self, name):
@@ -97,20 +109,17 @@ class System:
         return instants + list(self.control_law) + messages + list(self.equations)
 
     def _symbol_names(self):
-        names = {}
-        for v in list(self.net.vars.values()) + list(self.costates.values()) + \
-                [m for m, _ in self.messages] + [eq.lhs for eq in self.control_law]:
-            names[to_sympy(v)] = latex_name(v)
-        for n in ("theta_neurons", "flip"):
-            names[sympy.Symbol(n, real=True)] = latex_name(Var(n, (), "hyper"))
-        return names
+        return symbol_names(list(self.net.vars.values()) + list(self.costates.values()) +
+                            [m for m, _ in self.messages] + [eq.lhs for eq in self.control_law] +
+                            [Var(n, (), "hyper") for n in ("theta_neurons", "flip")])
 
     def latex(self):
+        """An aligned block: H, H*, then every line of `print(system)`, then what s and theta are."""
         names = self._symbol_names()
-        h_full = sympy.latex(to_sympy(self.hamiltonian_full), symbol_names=names)
-        h_red = sympy.latex(to_sympy(self.hamiltonian), symbol_names=names)
-        rows = [f"H &= {h_full}", f"H^{{*}} &= {h_red}"]
+        rows = [f"H &= {latex(self.hamiltonian_full, names)}",
+                f"H^{{*}} &= {latex(self.hamiltonian, names)}"]
         rows += [eq.latex(names) for eq in self._lines()]
+        rows.append(LEGEND_LATEX)
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self):
@@ -121,6 +130,7 @@ class System:
                  f"  H  = {self.hamiltonian_full}",
                  f"  H* = {self.hamiltonian}"]
         lines += ["  " + str(eq) for eq in self._lines()]
+        lines += ["  " + line for line in LEGEND_TEXT]
         return "\n".join(lines)
 
     def __repr__(self):

@@ -51,10 +51,11 @@ def _readout_loss(net, h, n_out, bias):
 
 
 def delay_network(sizes, activations=A.tanh, *, name="delay"):
-    """Layered delay network (HL.md section 4): layer l is a state block with
-    f_l = (sigma_l(W_l x_{l-1} + b_l) - x_l) / delta, so an Euler step of size delta
-    gives x_l+ = sigma_l(W_l x_{l-1} + b_l): one layer per step. x_0 is the input u;
-    the loss is |x_L - y|^2 / 2. activations: one for all layers or one per layer."""
+    """Layered delay network (docs/mathematics.md, section 7): layer l is a state
+    block with f_l = (sigma_l(W_l x_{l-1} + b_l) - x_l) / delta, so an Euler step of
+    size delta gives x_l+ = sigma_l(W_l x_{l-1} + b_l): one layer per step. x_0 is the
+    input u; the loss is |x_L - y|^2 / 2. activations: one for all layers or one per
+    layer."""
     acts = _per_layer(activations, len(sizes) - 1)
     net = Network(name)
     x = net.input("u", sizes[0])
@@ -93,10 +94,10 @@ def recurrent(n_in, n_hidden, n_out, *, kind="discrete", activation=A.tanh, bias
 
 
 def oscillator_bank(n, n_out=1, *, name="oscillators"):
-    """The authors' state-space generator (HL.md section 7): n rotation blocks
-    d/dt (a_k, b_k) = [[0, w_k], [-w_k, 0]] (a_k, b_k) with learnable frequencies w,
-    read out as o = Ca a + Cb b, loss |o - y|^2 / 2; there is no input, the bank
-    runs on its own state (start it on the unit circle: states={"a": ones}).
+    """The authors' state-space generator (docs/mathematics.md, sections 6.5 and 7):
+    n rotation blocks d/dt (a_k, b_k) = [[0, w_k], [-w_k, 0]] (a_k, b_k) with learnable
+    frequencies w, read out as o = Ca a + Cb b, loss |o - y|^2 / 2; there is no input,
+    the bank runs on its own state (start it on the unit circle: states={"a": ones}).
 
     The rotation is linear in the state, so it is integrated exactly (zero-order
     hold): the dynamics are declared in delay form, f = (R(w delta) s - s) / delta, and

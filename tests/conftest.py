@@ -1,3 +1,10 @@
+import os
+
+# Every generated kernel runs with Numba's bounds checking in the test suite: an index
+# out of range is an IndexError here, not silent heap corruption. Set before Numba is
+# imported (hamsym imports it only when a generated module is loaded).
+os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+
 import pytest
 
 import hamsym as hs

@@ -1,7 +1,7 @@
 """Test helper: hamsym expressions expanded to SymPy scalars, without hamsym's calculus.
 
-This is the independent side of the derivation checks (DESIGN.md, trap 2: expand
-to scalars only in tests). Every declared name becomes a ``sympy.Matrix`` of fresh
+This is the independent side of the derivation checks (hamsym itself never expands
+to scalars). Every declared name becomes a ``sympy.Matrix`` of fresh
 scalar symbols (``W1[0,1]``, ``b1[2]``) or, for a scalar, one ``Symbol``; every node
 is evaluated with plain ``sympy.Matrix`` arithmetic straight from its definition.
 Nothing here calls a ``vjp``, ``hamsym.chain`` or ``hamsym.sympy_form``; the only

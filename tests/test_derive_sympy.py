@@ -1,7 +1,8 @@
-"""derive() against HL.md sections 1-2, recomputed with plain sympy.diff on scalars.
+"""derive() against docs/mathematics.md, sections 2-4, recomputed with plain sympy.diff
+on scalars.
 
 For each network of ``scalar_reference.NETWORKS`` the Hamiltonian is rebuilt from
-its definition (HL.md 1) over scalars,
+its definition (section 2) over scalars,
 
     H* = gamma*l + sum_x p_x . f_x - beta/2 sum_w |p_w|^2,
 
@@ -65,7 +66,7 @@ class Case:
         return ScalarReference(self.net, self.values, keep)
 
     def hamiltonian(self, ref, full=False):
-        """H* (or, with full, H with the controls v_w) from HL.md's definition."""
+        """H* (or, with full, H with the controls v_w) from their definition."""
         net = self.net
         gamma, beta = ref.hyper("gamma"), ref.hyper("beta")
         p = {v.name: ref.leaf(f"p_{v.name}", v.shape, "costate") for v in self.states + self.weights}
@@ -129,7 +130,7 @@ def test_one_equation_per_state_weight_and_costate(case):
         assert eq.lhs == v and eq.rhs.shape == v.shape
         assert s.equation(p.name).lhs == p and s.equation(p.name).rhs.shape == v.shape
     assert s.hamiltonian.shape == () and s.hamiltonian_full.shape == ()
-    # instants carry no state and no costate (HL.md 1)
+    # instants carry no state and no costate (docs/mathematics.md, section 1)
     assert not set(net.instants) & set(kinds)
 
 

@@ -1,7 +1,7 @@
 """derive() against PyTorch autograd (float64), on the networks of scalar_reference.
 
 Each network is written again by hand in torch, with its Hamiltonian straight from
-HL.md section 1,
+docs/mathematics.md (section 2),
 
     H* = gamma*l + sum_x p_x . f_x - beta/2 sum_w |p_w|^2,
 

@@ -1,7 +1,7 @@
 """Bad declarations fail early, with a hamsym error that names the culprit.
 
 hamsym raises ``DeclarationError`` (``ShapeError``, a subclass, for shapes) at the
-line that wrote the mistake, in the user's own names (DESIGN.md, trap 6). A failed
+line that wrote the mistake, in the user's own names. A failed
 call leaves nothing behind: a failed declaration does not register its name, and a
 failed derive() changes nothing and returns nothing.
 """

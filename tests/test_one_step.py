@@ -1,6 +1,6 @@
 """One step of the generated kernels of state networks, with learning on, against
 PyTorch autograd of the Hamiltonian evaluated at exactly the values each scheme
-prescribes (HL.md sections 3-4):
+prescribes (docs/mathematics.md, section 6):
 
 - local (Jacobi): every derivative at step k; weights move with the old p_w;
 - nonlocal (Gauss-Seidel over strongly connected components of the state

@@ -1,5 +1,5 @@
-"""The authors' oscillator bank (HL.md section 7) learns to generate a sum of two
-sines from a stream, with their settings: gamma = 1, theta = 0.2, beta = 0.01,
+"""The authors' oscillator bank (docs/mathematics.md, section 7) learns to
+generate a sum of two sines from a stream, with their settings: gamma = 1, theta = 0.2, beta = 0.01,
 delta = 0.1, weights moving with the previous p_w (scheme 'local').
 
 Eight oscillators start on a grid of frequencies 0.02..0.14 that misses the target

@@ -1,4 +1,5 @@
-"""HL.md E1/E2: non-local HL with flip = -1 is SGD with momentum, step for step.
+"""Non-local HL with flip = -1 is SGD with momentum, step for step (E1/E2 of
+docs/mathematics.md, section 8).
 
 Reference: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) on the
 same network written by hand in PyTorch, float64.

@@ -1,4 +1,4 @@
-"""HL.md E3 and E4: neuron states and costates evolving in time.
+"""Neuron states and costates evolving in time (docs/mathematics.md, sections 7-8).
 
 E3: fully-local HL on a layered delay network is backpropagation pipelined over
 time. E4: on a recurrent block the costate converges to the recurrent-backprop

@@ -208,6 +208,16 @@ class Lowering:
         self.known[e] = name
         return name
 
+    def store(self, e, name):
+        """Materialize e into the buffer `name` itself: a buffer another kernel reads
+        by name must be written even when e is already stored under another name."""
+        got = self.materialize(e, name=name)
+        if got != name:
+            self.buffer(name, e.shape)
+            self._loops(e.shape, lambda i, j, depth: self.emit(
+                f"{self.ref(name, e.shape, i, j)} = {self.ref(got, e.shape, i, j)}", depth))
+        return name
+
     def fusable(self, e):
         """Matvecs W @ v used once, with W a declared matrix, read at the row index of
         e (outside any transpose or other reduction): fused into e's row loop."""

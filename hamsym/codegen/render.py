@@ -10,6 +10,7 @@ one by content alone. Files are written to a temporary file and renamed.
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -17,8 +18,8 @@ import importlib.util
 import keyword
 import os
 import re
+import secrets
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -26,8 +27,9 @@ import jinja2
 
 from .. import __version__
 from ..expr import Add, add, scale
-from .schedule import Schedule
+from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
+from .distributed import plan as distributed_plan
 from .forward import lower_forward
 from .lower import storage_shape
 from .step import lower_step
@@ -101,7 +103,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     versions = versions or current_versions()
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
-        schedule=schedule, dtype=dtype, equations=[line.strip() for line in str(system).splitlines()[1:]],
+        schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
+            [] if schedule.scheme == "local" else [(u.name, components(net, u.states)) for u in code.units]), equations=[line.strip() for line in str(system).splitlines()[1:]],
         has_states=bool(states), layout=layout, spec_hash="",
         inputs=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("input")}),
         targets=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("target")}),
@@ -126,6 +129,13 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         data_names=", ".join(d.name for d in data),
         states=_ordered_dict_repr({x.name: storage_shape(x.shape) for x in states}),
     )
+    distributed = distributed_plan(code, system, schedule.scheme)
+    context.update(
+        distributed=distributed, distributed_reason=repr(distributed.reason),
+        distributed_units=[repr(u) for u in distributed.units],
+        distributed_channels=[repr((c.name, c.source, list(c.readers), c.state))
+                              for c in distributed.channels],
+        rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
     source = _template().render(context)
     return _stamp(source)
 
@@ -141,32 +151,148 @@ def is_hamsym_module(text):
     return bool(m) and _stamp(_HASH_LINE.sub('SPEC_HASH = ""', text)) == text
 
 
+def spec_hash(text):
+    """The SPEC_HASH a module's text declares ('' if none)."""
+    m = re.search(r'^SPEC_HASH = "([0-9a-f]*)"$', text, re.M)
+    return m.group(1) if m else ""
+
+
 def write_atomic(path, text):
+    """Write text to path so that readers see the old file or the new one, never a
+    part; the new file gets the mode any new file gets (umask). The content goes to
+    an unnamed file first (O_TMPFILE), so a process killed while writing leaves
+    nothing behind; where that is not available, a named temporary file, which a
+    later write removes once the process that made it is gone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_orphans(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    data = text.encode("utf-8")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        if not _publish_unnamed(path.parent, data, tmp):
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def generate(system, path=None, **options):
-    """Write the integrator module for `system` to `path` (default generated/<name>.py).
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+    os.fsync(fd)
 
+
+def _publish_unnamed(folder, data, tmp):
+    """Write data to an unnamed file in folder, then give it the name tmp. False where
+    the platform or file system has no unnamed files."""
+    try:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
+    except (AttributeError, OSError):
+        return False
+    try:
+        _write_all(fd, data)
+        # linkat(AT_SYMLINK_FOLLOW) through /proc names an unnamed file; a dir fd makes
+        # os.link call linkat rather than link (which would not follow the /proc link)
+        folder_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=folder_fd, follow_symlinks=True)
+        except OSError:
+            return False
+        finally:
+            os.close(folder_fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _remove_orphans(path):
+    """Temporary files of path left by processes that no longer run."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            pid = int(tmp.name[len(path.name) + 2:].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            pass                               # not ours, or a live process of another user
+
+
+OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype")
+
+
+def _check_options(options, where):
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"{where}() got unknown option(s) {', '.join(map(repr, unknown))}; "
+                        f"valid options: {', '.join(OPTIONS)}")
+
+
+def default_path(system, source):
+    """generated/<network>_<hash>.py: the name identifies the spec, so runs that derive
+    different specs (a sweep over gamma, say) never share, or race for, one file."""
+    return Path("generated") / f"{system.net.name}_{spec_hash(source)[:12]}.py"
+
+
+def _check_path(path):
+    """A path a module can be imported from, under a name that shadows nothing."""
+    path = Path(path)
+    if path.suffix != ".py":
+        raise ValueError(f"{path}: a generated module's path must end in .py")
+    name = path.stem
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"{path.name}: the file name must be a Python identifier, so that "
+                         "the module can be imported")
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        raise ValueError(f"{path.name}: {name!r} is a module of Python's standard library; "
+                         "a generated module of that name would shadow it: choose another name")
+    module = sys.modules.get(name)
+    if module is not None:
+        where = getattr(module, "__file__", None)
+        shadows = not _is_generated(module)
+    else:
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        where = found.origin if found is not None else None
+        shadows = found is not None and not (where and _is_generated_file(where))
+    if shadows:
+        raise ValueError(f"{path.name}: {name!r} is already an importable module ({where}); a generated "
+                         "module of that name would shadow it: choose another name")
+    return path
+
+
+def _is_generated(module):
+    return isinstance(getattr(module, "SPEC_HASH", None), str) and hasattr(module, "Integrator")
+
+
+def _is_generated_file(origin):
+    try:
+        return bool(spec_hash(Path(origin).read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def generate(system, path=None, **options):
+    """Write the integrator module for `system` to `path` and return the path.
+
+    The default path is generated/<network>_<hash>.py, named by the spec's hash.
     Rewrites the file only when its content would change (so Numba's cache stays
     valid); a stale file is replaced, and a file that is not a hamsym module is
-    replaced with a warning. Returns the path. Options: scheme ('nonlocal', 'local'
-    or 'partial' with groups=[[state names], ...]), reset_neuron_costate,
-    reset_weight_costate, dtype ('float64' or 'float32').
+    replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
+    groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
+    ('float64' or 'float32').
     """
-    path = Path(path) if path is not None else Path("generated") / f"{system.net.name}.py"
+    _check_options(options, "generate")
+    if path is not None:
+        _check_path(path)
     source = render(system, **options)
+    path = _check_path(default_path(system, source) if path is None else path)
     try:
         old = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -182,27 +308,34 @@ def generate(system, path=None, **options):
 def load(system, path=None, **options):
     """Generate (if stale) and import the integrator module; returns the module.
 
-    The module is imported under its file's name, as `import <name>` would import
-    it: Numba's cache records that name, so the cache then serves a plain import of
-    the same file too. A module of that name imported from another file, or from
-    an older version of this one, is replaced.
+    The default path carries the spec's hash (see `generate`). The module is
+    imported under its file's name, as `import <name>` would import it: Numba's
+    cache records that name, so the cache then serves a plain import of the same
+    file too. load checks that the module it imported is the one it wrote: if
+    another process wrote a different spec to the same path meanwhile, it raises.
     """
-    path = Path(path) if path is not None else Path("generated") / f"{system.net.name}.py"
-    name = path.stem
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"{path.name}: the file name must be a Python identifier, so that "
-                         "the module can be imported")
+    _check_options(options, "load")
+    if path is not None:
+        _check_path(path)
+    source = render(system, **options)
+    want = spec_hash(source)
     path = Path(generate(system, path, **options)).resolve()
-    source = path.read_text(encoding="utf-8")
+    name = path.stem
     old = sys.modules.get(name)
     if old is not None and getattr(old, "__file__", None) == str(path) and \
-            getattr(old, "SPEC_HASH", None) and old.SPEC_HASH in source:
+            getattr(old, "SPEC_HASH", None) == want:
         return old
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+        if module.SPEC_HASH != want:
+            raise RuntimeError(
+                f"{path} changed while it was being loaded: it holds the module of spec "
+                f"{module.SPEC_HASH[:12]}, this call wrote spec {want[:12]}. Another process "
+                "writes a different spec to the same path; give each spec its own path "
+                "(the default path is named by the spec's hash)")
     except BaseException:
         if old is not None:
             sys.modules[name] = old

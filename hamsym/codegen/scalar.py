@@ -1,8 +1,8 @@
 """Printing the scalar SymPy functions of activations as Numba-friendly Python.
 
 Only scalar expressions of one variable reach this printer (matrix structure is
-lowered to loops by ``lower``), so SymPy's matrix-printing traps (DESIGN.md,
-trap 3) never apply. Integers print as floats so every branch has one type.
+lowered to loops by ``lower``), so SymPy's matrix-printing traps (``Identity``
+printed as ``I``, ``2*A`` as ``(2).dot(A)``) never apply. Integers print as floats so every branch has one type.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Schedules: the order of the updates inside one Euler step (HL.md sections 4 and 7).
+"""Schedules: the order of the updates inside one Euler step (docs/mathematics.md,
+section 6).
 
 Every derivative of a step is taken at the step-k values. What differs is which
 weight costate moves the weights:
@@ -39,6 +40,12 @@ class Schedule:
     groups: tuple = ()
 
     def __post_init__(self):
+        for flag in ("reset_neuron_costate", "reset_weight_costate"):
+            if not isinstance(getattr(self, flag), bool):
+                raise DeclarationError(f"{flag}={getattr(self, flag)!r}: expected True or False")
+        if not isinstance(self.groups, (list, tuple)) or not all(
+                isinstance(g, (list, tuple)) for g in self.groups):
+            raise DeclarationError(f"groups={self.groups!r}: expected a list of lists of state names")
         if self.scheme not in SCHEMES:
             raise DeclarationError(f"unknown scheme {self.scheme!r}; choose one of {SCHEMES}")
         if self.groups and self.scheme != "partial":
@@ -51,15 +58,22 @@ class Schedule:
                           "they move with the previous p_w, which was just reset to zero",
                           FrozenWeightsWarning, stacklevel=3)
 
-    def describe(self):
-        """Plain-text lines for a module header."""
+    def describe(self, sweeps=()):
+        """Plain-text lines for a module header; sweeps: (unit name, the components of
+        its states in the order they are updated, see `components`)."""
         if self.scheme == "local":
             lines = ["scheme local (Jacobi): every right side at step k; w+ uses the old p_w"]
         else:
             where = "inside each group, Jacobi between groups " + repr([list(g) for g in self.groups]) \
                 if self.scheme == "partial" else "over the whole network"
-            lines = [f"scheme {self.scheme} (Gauss-Seidel {where}): states swept forward with",
-                     "the newest values, costates backward, then weights; w+ uses the new p_w"]
+            lines = [f"scheme {self.scheme} (Gauss-Seidel {where}):",
+                     "states are swept forward by strongly connected components (states that",
+                     "read each other update together, from step-k values; a component reads the",
+                     "new values of those before it), costates backward, then the weights, which",
+                     "move with the new p_w"]
+            lines += [f"  sweep of {unit}: " + " -> ".join("[" + ", ".join(x.name for x in c) + "]"
+                                                        for c in comps)
+                      for unit, comps in sweeps if comps]
         resets = [n for n, on in (("neuron costates", self.reset_neuron_costate),
                                   ("weight costates", self.reset_weight_costate)) if on]
         if resets:

@@ -1,5 +1,5 @@
 """One Euler step of Hamiltonian Learning, lowered to kernels (docs/mathematics.md,
-"The discrete step" and "Schedules").
+sections 5 and 6).
 
 Each unit (see ``units``) gets two kernels:
 
@@ -118,7 +118,7 @@ class _UnitLowering:
             return None, {}
         low = Lowering(count_uses([e for _, e in tasks], {}), self.counter)
         for name, e in tasks:
-            low.materialize(e, name=name)
+            low.store(e, name)
         outputs = [n for n, _ in tasks]
         # what the emit stored (a pre-activation, say) holds step-k values: the
         # update kernel reads it instead of computing it again

@@ -1,4 +1,4 @@
-"""Units of computation: which layers update together (HL.md section 4).
+"""Units of computation: which layers update together (docs/mathematics.md, section 6).
 
 A unit owns some neuron states (its layers), the weights their dynamics use, and
 the loss terms that read its states. Its local Hamiltonian is
@@ -52,10 +52,14 @@ def _reads(expr, net):
 
 
 def _loss_terms(loss):
+    """The loss as a flat list of terms: sums are split and scalings distributed over
+    them, at any depth (2 + c*(a + b) gives 2, c*a, c*b)."""
     if isinstance(loss, E.Add):
-        return list(loss.args)
-    if isinstance(loss, E.Scale) and isinstance(loss.args[1], E.Add):
-        return [E.scale(loss.args[0], t) for t in loss.args[1].args]
+        return [t for a in loss.args for t in _loss_terms(a)]
+    if isinstance(loss, E.Scale):
+        terms = _loss_terms(loss.args[1])
+        if len(terms) > 1:
+            return [E.scale(loss.args[0], t) for t in terms]
     return [loss]
 
 
