@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 STEPS = 1000
 SIZES = [3, 6, 5, 4, 2]                  # four layers
 RUNS_2 = [("local", "float64", None), ("local", "float64", {"x1": 0, "x2": 1, "x3": 1, "x4": 1}),
-          ("partial", "float64", None), ("partial", "float32", None)]
+          ("local", "float32", None), ("partial", "float64", None), ("partial", "float32", None)]
 GROUPS = [["x1", "x2"], ["x3", "x4"]]
 
 

@@ -38,8 +38,8 @@ def lower_advance(system, schedule, units, taken=()):
         published = {box: x for x, box in lowering.foreign.items()}
         tasks += [(name, substitute(e, published)) for name, e in lowering.state_tasks()[1]]
     low = Lowering(count_uses([e for _, e in tasks], {}), counter)
-    for name, e in tasks:
-        low.materialize(e, name=name)
+    for name, e in tasks:                   # the commit reads these buffers by name
+        low.store(e, name)
     states = net.of_kind("state")
     if states:
         low.emit("# -- commit the states")

@@ -213,6 +213,7 @@ class Lowering:
         by name must be written even when e is already stored under another name."""
         got = self.materialize(e, name=name)
         if got != name:
+            self.read.add(got)
             self.buffer(name, e.shape)
             self._loops(e.shape, lambda i, j, depth: self.emit(
                 f"{self.ref(name, e.shape, i, j)} = {self.ref(got, e.shape, i, j)}", depth))

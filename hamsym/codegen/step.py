@@ -212,8 +212,8 @@ class _UnitLowering:
                 low.materialize(e, name=name)
         if self.unit.states:
             low.emit("# -- states forward, then costates backward, into new buffers")
-        for name, e in tasks:
-            low.materialize(e, name=name)
+        for name, e in tasks:               # the commit reads these buffers by name
+            low.store(e, name)
         self._weights(low, grads, jacobi, fused)
         self._commit(low)
         return low
