@@ -21,7 +21,9 @@ float64):
    footprint, and numpy copy / update-pass bandwidth on DRAM-sized arrays;
 6. Numba compile time of each generated module: a fresh subprocess with an empty
    cache (the `__pycache__` beside the generated file) vs a second fresh
-   subprocess that finds the cache.
+   subprocess that finds the cache;
+7. the cost of the divergence guard (run() checks every loss is finite) on
+   64-256-256-10: run() with check_finite on vs off, interleaved repeats.
 
 Before timing, the script asserts that hamsym, the torch HL reference and torch
 SGD reach the same weights (and hamsym and torch HL the same costates) after a
@@ -419,6 +421,24 @@ def time_net(mod, sizes, repeats, target):
     return med, spread, {"hamsym": n_hs, **n_th}, finite, float(np.mean(run_hs.losses[-20:]))
 
 
+def guard_cost(mod, sizes, repeats, target):
+    """Median time per step of run() with the divergence guard on and off: one learner
+    (the same arrays, so memory layout cannot tell the two apart), the flag toggled."""
+    learner = mod.Integrator(seed=0)
+    U, Y = stream_data(sizes, 200, seed=3)
+    learner.run(U[:2], Y[:2])
+    n = clamp(target / (median_time(lambda: learner.run(U, Y), 3) / len(U)), 20, 2_000_000)
+    U, Y = stream_data(sizes, n, seed=4)
+    times = {True: [], False: []}
+    for r in range(2 * repeats):                 # interleaved, alternating which goes first
+        for flag in ((True, False) if r % 2 else (False, True)):
+            learner.check_finite = flag
+            t = time.perf_counter()
+            learner.run(U, Y)
+            times[flag].append((time.perf_counter() - t) / n)
+    return statistics.median(times[True]), statistics.median(times[False]), n
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -514,6 +534,13 @@ def main():
               f"(read + write counted, like STREAM), update pass alone {update_bandwidth(big):.1f} GB/s")
         print("(update pass alone: a Numba loop p = a*p - c; w -= d*p over two arrays of the net's "
               "parameter count, 32 B/param, cache-warm; achieved GB/s in parentheses uses the best time)")
+
+        label = "64-256-256-10"
+        t_on, t_off, n = guard_cost(mods[label][0], mods[label][2], args.repeats, args.target)
+        print(f"\n== divergence guard on {label} (run() of {n} steps, median of "
+              f"{2 * args.repeats} interleaved repeats)")
+        print(f"check_finite on {t_on * 1e6:.2f} us/step, off {t_off * 1e6:.2f} us/step: "
+              f"cost {(t_on / t_off - 1) * 100:+.1f}% (target < 3%)")
 
         print("\n== targets (same run)")
         ok_all = True

@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "1ada0ee81138b4d22fe7572d5b7de242e2ffd9cbe3d49f15139df44c244f5f9d"
+SPEC_HASH = "e3c019a15a0a4072cf46125582e737dae2267e97b29ca4118172e2bc0b39631e"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -76,7 +76,11 @@ if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
                   f"{VERSIONS['python']}; regenerate it with hamsym for this environment",
                   stacklevel=2)
 
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+# No fastmath: with reassociation or FMA contraction allowed, the bits a kernel computes
+# depend on where LLVM compiled it (inlined into step or run, fresh or from the cache),
+# so a resumed run would not repeat an uninterrupted one. IEEE order makes results
+# depend on the inputs only.
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @numba.njit(**_JIT)
@@ -169,22 +173,264 @@ def run(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta,
         losses[_k] = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
 
 
+@numba.njit(**_JIT)
+def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, _start, _stop, _guard):
+    """Rows _start.._stop-1 of the streams, one step each, as run() does them. With
+    _guard, stops after the first step whose loss is not finite. Returns the row after
+    the last step done."""
+    for _k in range(_start, _stop):
+        _l = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
+        losses[_k] = _l
+        if _guard and not math.isfinite(_l):
+            return _k + 1
+    return _stop
+
+
+@numba.njit(**_JIT)
+def _advance(gamma, beta, theta, theta_neurons, flip, delta):
+    """The neuron states one step ahead, swept as step() sweeps them; nothing else moves."""
+
+
+@numba.njit(**_JIT)
+def _predict(W1, b1, W2, b2, _in_u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _out_h, _rec_h, _start, _stop):
+    """Rows _start.._stop-1 of the input streams: record the outputs and states at step
+    k (what the loss of step k reads), then advance the states; no learning."""
+    for _k in range(_start, _stop):
+        forward(W1, b1, _in_u[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, _out_h)
+        _rec_h[_k] = _out_h
+        _advance(gamma, beta, theta, theta_neurons, flip, delta)
+
+
+# -- the learner: checked inputs, checkpoints, clean interruption --------------------------
+import json as _json  # noqa: E402
+import os  # noqa: E402
+import signal as _signal  # noqa: E402
+import threading as _threading  # noqa: E402
+from time import perf_counter as _clock  # noqa: E402
+
+_DATA = {**INPUTS, **TARGETS}
+_ADVANCE = {}
+_COSTATES = {**WEIGHTS, **STATES}
+_SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped run() or run_stream() between two steps.
+
+    .steps: the steps this call applied; .step_count: the learner's count after them;
+    .losses: their losses (run_stream: those of the chunk under way); .unapplied
+    (run_stream): samples taken from the stream but not applied."""
+
+    def __init__(self, steps, step_count, losses, unapplied=0):
+        super().__init__(f"interrupted after {steps} steps of this call; the learner is "
+                         f"between two steps, at step_count = {step_count}" + (
+                             f"; {unapplied} samples read from the stream were not applied"
+                             if unapplied else ""))
+        self.steps, self.step_count, self.losses = steps, step_count, losses
+        self.unapplied = unapplied
+
+
+class DivergenceError(FloatingPointError):
+    """A step's loss was not finite. .step: its index in the learner's count; .index: its
+    index in this call; .steps: the steps this call applied (that one included);
+    .losses: their losses."""
+
+    def __init__(self, step, index, losses):
+        super().__init__(
+            f"the loss is {losses[-1]} at step {step} (index {index} of this call). That step "
+            f"was applied: the learner holds its result (possibly non-finite) and counts it, "
+            f"step_count = {step + 1}. Integrator(check_finite=False) turns this check off")
+        self.step, self.index, self.steps, self.losses = step, index, index + 1, losses
+
+
+class HyperparameterWarning(UserWarning):
+    """A hyperparameter value that is allowed but rarely meant."""
+
+
 def _initial(name, shape, rng, dtype):
     # uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = columns of a matrix, size of a vector
     bound = 1.0 / math.sqrt(shape[-1] if len(shape) == 2 else shape[0])
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
+def _real(value, what):
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} has dtype {a.dtype}: expected real numbers")
+    return a
+
+
+def _fit(value, shape, dtype, what, copy):
+    """value as a C-ordered array of the declared storage shape and dtype; the same
+    array object when it already is one and copy is false."""
+    a = _real(value, what)
+    if a.shape != shape and not (len(shape) == 1 and a.shape in ((shape[0], 1), (1, shape[0]))):
+        raise ValueError(f"{what} has shape {a.shape}, declared {shape}")
+    if copy or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous \
+            or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C").reshape(shape)
+    return a
+
+
+def _check_hyper(name, value):
+    """A hyperparameter or param value, checked; returns it as a float (or None)."""
+    if name not in HYPER and name not in PARAMS:
+        raise KeyError(f"unknown hyperparameter {name!r}; known: {list(HYPER) + list(PARAMS)}")
+    if name == "theta_neurons" and value is None:          # None: decay like the weights'
+        return None
+    if np.iscomplexobj(value):
+        raise TypeError(f"{name} = {value!r}: expected a real number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} = {value!r}: expected a real number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} = {v}: must be finite")
+    if name == "delta" and v <= 0:
+        raise ValueError(f"delta = {v}: the time step must be > 0")
+    if name == "flip" and v not in (-1.0, 1.0):
+        raise ValueError(f"flip = {v}: must be -1 (HL's choice) or +1")
+    if name == "beta" and v < 0:
+        warnings.warn(f"beta = {v} < 0: the weights climb the loss", HyperparameterWarning,
+                      stacklevel=4)
+    if name in ("theta", "theta_neurons") and v > 1:
+        warnings.warn(f"{name} = {v} > 1: with flip = -1 the costate's factor 1 - {name} is "
+                      "negative", HyperparameterWarning, stacklevel=4)
+    return v
+
+
+class _Fixed(dict):
+    """A dict whose keys are fixed and whose values are checked when set."""
+
+    def _check(self, name, value):
+        raise NotImplementedError
+
+    def __setitem__(self, name, value):
+        super().__setitem__(name, self._check(name, value))
+
+    def update(self, *args, **kwargs):
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def setdefault(self, name, value=None):
+        if name not in self:
+            self[name] = value                  # refused: the keys are fixed
+        return self[name]
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"the keys of {self._what}s are fixed: {list(self)}")
+
+    def __reduce__(self):
+        # a copy or a pickle is a plain dict: a snapshot, not a second live view
+        return dict, (dict(self),)
+
+    __delitem__ = pop = popitem = clear = _refuse
+
+
+class _Arrays(_Fixed):
+    """name -> live array. A new array is checked against the declaration (shape,
+    dtype, layout; converted in a copy when needed), so no other array ever
+    reaches the compiled code."""
+
+    def __init__(self, what, declared, dtype, values):
+        super().__init__(values)
+        self._what, self._declared, self._dtype = what, declared, dtype
+
+    def _check(self, name, value):
+        if name not in self._declared:
+            raise KeyError(f"unknown {self._what} {name!r}; declared: {list(self._declared)}")
+        return _fit(value, self._declared[name], self._dtype, f"{self._what} {name!r}", False)
+
+
+class _Hyper(_Fixed):
+    """Hyperparameters and params by name, checked when set."""
+
+    _what = "hyperparameter"
+
+    def __init__(self, values):
+        super().__init__()
+        self.scalars = None
+        self.update(values)
+
+    def _check(self, name, value):
+        self.scalars = None                     # the Integrator's cached tuple is stale
+        return _check_hyper(name, value)
+
+
+class _CtrlC:
+    """Inside the block, Ctrl-C (SIGINT) sets .pressed instead of raising; main thread only."""
+
+    def __enter__(self):
+        self.pressed, self._installed = False, False
+        if _threading.current_thread() is _threading.main_thread():
+            self._old = _signal.signal(_signal.SIGINT, self._press)
+            self._installed = True
+        return self
+
+    def _press(self, signum, frame):
+        self.pressed = True
+
+    def __exit__(self, *exc):
+        if self._installed:
+            _signal.signal(_signal.SIGINT,
+                           self._old if self._old is not None else _signal.default_int_handler)
+        return False
+
+
+# Unpickling a learner in a fresh process: this source runs without this module being
+# importable by name; it imports the file the learner came from after checking its hash.
+_REVIVE = '''
+def _revive(path, name, spec_hash, state):
+    import importlib.util, re, sys
+    module = sys.modules.get(name)
+    if getattr(module, "SPEC_HASH", None) != spec_hash:
+        what = f"cannot unpickle a learner of module {name}"
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ImportError(f"{what}: its file {path} cannot be read ({exc}); "
+                              "regenerate it with hamsym") from None
+        found = re.search(r'^SPEC_HASH = "([0-9a-f]*)"$', text, re.M)
+        found = found.group(1) if found else "none"
+        if found != spec_hash:
+            raise ImportError(f"{what}: {path} now holds another module (SPEC_HASH {found}; "
+                              f"the learner's is {spec_hash})")
+        if module is not None:
+            raise ImportError(f"{what}: another module of that name is imported "
+                              f"(SPEC_HASH {getattr(module, 'SPEC_HASH', None)})")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return module.Integrator._from_state(state)
+'''
+
+
 class Integrator:
     """State of one learner: weights, neuron states, costates, hyperparameters.
 
-    Integrator(seed=0, weights=None, states=None, dtype=DTYPE, **hyper): weights are
-    drawn from the seed unless given by name; states start at zero unless given;
-    hyperparameters and params default to HYPER and PARAMS. Arrays are exposed by declared name in .weights, .states and .costates
-    (costates keyed by their variable's name); they are live, updated in place.
+    Integrator(seed=0, weights=None, states=None, costates=None, dtype=DTYPE,
+    check_finite=True, **hyper): weights are drawn from the seed unless given by
+    name; states and costates start at zero unless given; hyperparameters and params
+    default to HYPER and PARAMS. Arrays are exposed by declared name in .weights,
+    .states and .costates (costates keyed by their variable's name); they are live,
+    updated in place, and an array assigned to a name is checked against its
+    declaration. .hyper checks values when set (finite; delta > 0; flip = +-1).
+    .step_count counts the steps applied. check_finite: step, run and run_stream
+    raise DivergenceError at the first loss that is not finite.
     """
 
-    def __init__(self, *, seed=0, weights=None, states=None, dtype=DTYPE, **hyper):
+    def __init__(self, *, seed=0, weights=None, states=None, costates=None, dtype=DTYPE,
+                 check_finite=True, **hyper):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, not {self.dtype}")
@@ -197,45 +443,72 @@ class Integrator:
                                    lambda name, shape: _initial(name, shape, rng, self.dtype))
         self.states = self._given("state", STATES, states,
                                   lambda name, shape: np.zeros(shape, self.dtype))
-        self.costates = {name: np.zeros(shape, self.dtype)
-                         for name, shape in {**WEIGHTS, **STATES}.items()}
+        self.costates = self._given("costate", _COSTATES, costates,
+                                    lambda name, shape: np.zeros(shape, self.dtype))
         self.hyper = {**HYPER, **PARAMS, **hyper}
         self.work = {name: np.zeros(shape, self.dtype) for name, shape in WORK.items()}
+        self.step_count = 0
+        self.check_finite = check_finite
         self._warned = False
+        self._slice = 16                    # steps per compiled slice, adapted to _SLICE
 
     def _given(self, kind, declared, values, default):
         values = dict(values or {})
         unknown = set(values) - set(declared)
         if unknown:
             raise KeyError(f"unknown {kind}(s) {sorted(unknown)}; declared: {list(declared)}")
-        out = {}
-        for name, shape in declared.items():
-            if name not in values:
-                out[name] = default(name, shape)
-                continue
-            value = np.array(values[name], dtype=self.dtype, order="C")   # a copy
-            vector_ok = len(shape) == 1 and value.shape in ((shape[0], 1), (1, shape[0]))
-            if value.shape != shape and not vector_ok:
-                raise ValueError(f"{kind} {name!r} has shape {value.shape}, declared {shape}")
-            out[name] = value.reshape(shape)
+        return _Arrays(kind, declared, self.dtype, {
+            name: _fit(values[name], shape, self.dtype, f"{kind} {name!r}", True)
+            if name in values else default(name, shape) for name, shape in declared.items()})
+
+    # the dicts are replaced only as a whole, with every name checked
+    weights = property(lambda self: self._weights,
+                       lambda self, v: setattr(self, "_weights", self._whole("weight", WEIGHTS, v)))
+    states = property(lambda self: self._states,
+                      lambda self, v: setattr(self, "_states", self._whole("state", STATES, v)))
+    costates = property(lambda self: self._costates,
+                        lambda self, v: setattr(self, "_costates",
+                                                self._whole("costate", _COSTATES, v)))
+    hyper = property(lambda self: self._hyper,
+                     lambda self, v: setattr(self, "_hyper", _Hyper(self._whole_hyper(v))))
+
+    def _whole(self, kind, declared, values):
+        if isinstance(values, _Arrays) and values._declared is declared and \
+                values._dtype == self.dtype:
+            return values
+        missing = set(declared) - set(values)
+        if missing:
+            raise KeyError(f"{kind}s {sorted(missing)} missing; declared: {list(declared)}")
+        out = _Arrays(kind, declared, self.dtype, {})
+        out.update(values)
         return out
 
+    @staticmethod
+    def _whole_hyper(values):
+        missing = [n for n in list(HYPER) + list(PARAMS) if n not in values]
+        if missing:
+            raise KeyError(f"hyperparameters {missing} missing")
+        return values
+
     def _arrays(self):
-        return (self.weights['W1'], self.weights['b1'], self.weights['W2'], self.weights['b2'], self.costates['W1'], self.costates['b1'], self.costates['W2'], self.costates['b2'], )
+        return (self._weights['W1'], self._weights['b1'], self._weights['W2'], self._weights['b2'], self._costates['W1'], self._costates['b1'], self._costates['W2'], self._costates['b2'], )
 
     def _scalars(self):
-        h = self.hyper
-        theta_neurons = h["theta_neurons"]
-        if theta_neurons is None:               # not set: neuron costates decay like weights'
-            theta_neurons = h["theta"]
-        return (float(h['gamma']), float(h['beta']), float(h['theta']), float(theta_neurons), float(h['flip']), float(h['delta']), )
+        s = self._hyper.scalars
+        if s is None:
+            h = self._hyper
+            theta_neurons = h["theta_neurons"]
+            if theta_neurons is None:           # not set: neuron costates decay like weights'
+                theta_neurons = h["theta"]
+            s = self._hyper.scalars = (float(h['gamma']), float(h['beta']), float(h['theta']), float(theta_neurons), float(h['flip']), float(h['delta']), )
+        return s
 
-    def _check_frozen(self):
+    def _check_frozen(self, stacklevel=4):
         if WEIGHTS and not self._warned and (
-                self.hyper["beta"] == 0 or (SCHEME == "local" and RESET_WEIGHT_COSTATE)):
-            warnings.warn("the weights are frozen: " + ("beta = 0" if self.hyper["beta"] == 0 else
+                self._hyper["beta"] == 0 or (SCHEME == "local" and RESET_WEIGHT_COSTATE)):
+            warnings.warn("the weights are frozen: " + ("beta = 0" if self._hyper["beta"] == 0 else
                           "scheme 'local' moves them with a costate that was reset to zero"),
-                          stacklevel=3)
+                          stacklevel=stacklevel)
             self._warned = True
 
     def _data(self, values, names, stream):
@@ -247,18 +520,29 @@ class Integrator:
                     value.shape[:1] if stream else ()) + shape and value.flags.c_contiguous:
                 out.append(value)               # the common case: nothing to convert
                 continue
-            a = np.ascontiguousarray(value, dtype=self.dtype)
-            want = ((a.shape[0],) if stream else ()) + shape
+            a = np.ascontiguousarray(_real(value, name), dtype=self.dtype)
+            want = ((a.shape[0] if a.ndim else 0,) if stream else ()) + shape
             if a.shape != want and not (stream and a.ndim == 1 and shape == (1,)):
+                if stream and a.ndim == len(shape):
+                    raise ValueError(f"{name}: run takes streams of shape (T, {', '.join(map(str, shape))}), "
+                                     f"one row per step; got shape {a.shape}, one sample? "
+                                     f"(step() takes one sample; {name}[None] is a stream of one)")
                 raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
             out.append(a.reshape(want))
         return out
 
     def step(self, u, y):
         """One step on one sample; returns the loss before the update."""
+        return self._step((u, y,))
+
+    def _step(self, values):
         self._check_frozen()
-        data = self._data((u, y,), {**INPUTS, **TARGETS}, stream=False)
-        return float(step(*self._arrays(), *data, *self._scalars(), *self.work.values()))
+        data = self._data(values, _DATA, stream=False)
+        loss = float(step(*self._arrays(), *data, *self._scalars(), *self.work.values()))
+        self.step_count += 1
+        if self.check_finite and not math.isfinite(loss):
+            raise DivergenceError(self.step_count - 1, 0, np.array([loss]))
+        return loss
 
     def forward(self, u):
         """What the network computes now: {instant name: array}, for the given inputs
@@ -271,47 +555,221 @@ class Integrator:
         forward(*(arrays[name] if name in arrays else h[name] for name in ('W1', 'b1', 'u', 'gamma', 'beta', 'theta', 'theta_neurons', 'flip', 'delta', '_t0', '_out_h')))
         return {name: self._forward[buffer].copy() for name, buffer in OUTPUTS.items()}
 
+    def predict(self, *streams, steps=None, keep_states=False):
+        """The network running on its own, learning nothing.
+
+        predict(u) with input streams of shape (T, n)
+        returns {name: array of shape (T, ...)}: each output (OUTPUTS: the instantaneous
+        neurons that read no target) and each state at every step k, the values the loss
+        of step k reads. Between rows the states advance as run() advances them (the
+        same sweep); weights, costates and step_count do not change. keep_states=True
+        puts the states back as they were when it returns.
+        """
+        if not INPUTS and (streams or steps is None):
+            raise TypeError("this network has no input: say how many steps, predict(steps=T)")
+        data = self._data(streams, INPUTS, stream=True)
+        if data:
+            total = data[0].shape[0]
+            if any(d.shape[0] != total for d in data) or steps not in (None, total):
+                raise ValueError("all streams (and steps, if given) must have the same length")
+        else:
+            total = int(steps)
+            if total < 0:
+                raise ValueError(f"steps = {steps}: must be >= 0")
+        if not hasattr(self, "_forward"):
+            self._forward = {name: np.zeros(shape, self.dtype) for name, shape in FORWARD.items()}
+        if not hasattr(self, "_ahead"):
+            self._ahead = {name: np.zeros(shape, self.dtype) for name, shape in _ADVANCE.items()}
+        shapes = {**{name: FORWARD[buffer] for name, buffer in OUTPUTS.items()}, **STATES}
+        record = {name: np.zeros((total,) + shape, self.dtype) for name, shape in shapes.items()}
+        kept = {name: a.copy() for name, a in self._states.items()} if keep_states else None
+        try:
+            _predict(*self._weights.values(), *self._states.values(), *data, *self._scalars(),
+                     *self._forward.values(), *self._ahead.values(), *record.values(), 0, total)
+        finally:
+            if kept is not None:
+                for name, a in kept.items():
+                    self._states[name][...] = a
+        return record
+
+    def _drive(self, data, losses, ctrl_c=None):
+        """One step per row of the streams in data, in compiled slices of about _SLICE
+        seconds, looking for Ctrl-C between slices. Returns (steps done, None or why it
+        stopped early: "diverged" or "interrupted")."""
+        if ctrl_c is None:
+            with _CtrlC() as ctrl_c:
+                return self._drive(data, losses, ctrl_c)
+        args = (*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
+        guard, total, k = bool(self.check_finite), losses.shape[0], 0
+        while k < total and not ctrl_c.pressed:
+            n = min(self._slice, total - k)
+            t = _clock()
+            done = _span(*args, k, k + n, guard)
+            t = _clock() - t
+            self.step_count += done - k
+            k = done
+            if guard and not math.isfinite(losses[k - 1]):
+                return k, "diverged"
+            self._slice = max(1, min(4 * n, int(n * _SLICE / t) if t > 0 else 4 * n))
+        return k, "interrupted" if ctrl_c.pressed else None
+
+    def _stopped(self, why, steps, losses, unapplied=0):
+        if why == "diverged":
+            return DivergenceError(self.step_count - 1, steps - 1, losses)
+        return Interrupted(steps, self.step_count, losses, unapplied)
+
     def run_stream(self, samples, *, chunk=1024, on_chunk=None):
         """Learn from an iterable of per-step samples (u, y), of any length.
 
-        Samples are copied into fixed chunk buffers and each chunk runs in compiled
-        code, so memory does not grow with the stream. on_chunk(losses) sees each
-        chunk's losses (a reused array: copy what you keep). Returns the step count.
+        A sample is a tuple (or list) of one array per name, or the array itself when
+        there is one name. Each is checked (count, shape, real numbers: an error names
+        the field and the sample's index, after the samples before it were applied),
+        copied into fixed chunk buffers, and each chunk runs in compiled code, so memory
+        does not grow with the stream. on_chunk(losses) sees each chunk's losses (a
+        reused array: copy what you keep). Returns the step count of this call. Ctrl-C
+        raises Interrupted and a non-finite loss DivergenceError (see run()).
         """
-        names = {**INPUTS, **TARGETS}
-        buffers = [np.empty((chunk,) + shape, self.dtype) for shape in names.values()]
-        losses = np.empty(chunk, np.float64)
-        self._check_frozen()
+        names = list(_DATA.items())
+        buffers = [np.zeros((chunk,) + shape, self.dtype) for _, shape in names]
+        losses = np.zeros(chunk, np.float64)
+        self._check_frozen(3)
         steps, filled = 0, 0
-        for sample in samples:
-            if len(names) == 1 and not isinstance(sample, tuple):
-                sample = (sample,)
-            for buf, value in zip(buffers, sample):
-                buf[filled] = value
-            filled += 1
-            if filled == chunk:
-                run(*self._arrays(), *buffers, *self._scalars(), *self.work.values(), losses)
-                steps, filled = steps + chunk, 0
-                if on_chunk is not None:
-                    on_chunk(losses)
-        if filled:
-            part = losses[:filled]
-            run(*self._arrays(), *(b[:filled] for b in buffers), *self._scalars(),
-                *self.work.values(), part)
-            steps += filled
-            if on_chunk is not None:
-                on_chunk(part)
+
+        def flush(n, ctrl_c):
+            nonlocal steps
+            part = losses[:n]
+            done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part,
+                                    ctrl_c)
+            steps += done
+            if on_chunk is not None and done:
+                on_chunk(part[:done])
+            if why:
+                raise self._stopped(why, steps, part[:done].copy(), n - done)
+
+        with _CtrlC() as ctrl_c:
+            for index, sample in enumerate(samples):
+                if ctrl_c.pressed:
+                    raise Interrupted(steps, self.step_count, losses[:0].copy(), filled + 1)
+                try:
+                    values = self._sample(sample, index, names)
+                except (TypeError, ValueError) as exc:
+                    if filled:
+                        flush(filled, ctrl_c)
+                    raise type(exc)(f"{exc}; the {index} samples before it were applied "
+                                    f"(step_count = {self.step_count})") from None
+                for buf, value in zip(buffers, values):
+                    buf[filled] = value
+                filled += 1
+                if filled == chunk:
+                    flush(chunk, ctrl_c)
+                    filled = 0
+            if filled:
+                flush(filled, ctrl_c)
         return steps
 
+    @staticmethod
+    def _sample(sample, index, names):
+        fields = ", ".join(name for name, _ in names)
+        if len(names) == 1 and not isinstance(sample, tuple):
+            sample = (sample,)
+        if not isinstance(sample, (tuple, list)):
+            raise TypeError(f"sample {index}: expected a tuple ({fields}), "
+                            f"got {type(sample).__name__}")
+        if len(sample) != len(names):
+            detail = ", ".join(name for name, _ in names[len(sample):]) + " missing" \
+                if len(sample) < len(names) else f"{len(sample) - len(names)} extra"
+            raise ValueError(f"sample {index}: expected {len(names)} items ({fields}), "
+                             f"got {len(sample)}: {detail}")
+        out = []
+        for (name, shape), value in zip(names, sample):
+            a = _real(value, f"sample {index}: {name}")
+            if a.shape != shape:
+                if a.size == shape[0] and len(shape) == 1 and a.ndim <= 2 and (
+                        a.ndim == 2 and 1 in a.shape or a.ndim == 0 and shape == (1,)):
+                    a = a.reshape(shape)
+                else:
+                    raise ValueError(f"sample {index}: {name} has shape {a.shape}, "
+                                     f"declared {shape}")
+            out.append(a)
+        return out
+
     def run(self, u, y):
-        """Steps over streams of shape (T, n), one row per step; returns the T losses."""
+        """Steps over streams of shape (T, n), one row per step; returns the T losses.
+
+        Ctrl-C stops it between two steps within a fraction of a second: Interrupted
+        (a KeyboardInterrupt) says how many steps were applied and carries their
+        losses. With check_finite, the first loss that is not finite raises
+        DivergenceError (that step applied)."""
+        return self._run((u, y,))
+
+    def _run(self, values):
         self._check_frozen()
-        data = self._data((u, y,), {**INPUTS, **TARGETS}, stream=True)
+        data = self._data(values, _DATA, stream=True)
         losses = np.empty(data[0].shape[0] if data else 0, np.float64)
         if any(d.shape[0] != losses.shape[0] for d in data):
             raise ValueError("all streams must have the same length")
-        run(*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
+        done, why = self._drive(data, losses)
+        if why:
+            raise self._stopped(why, done, losses[:done].copy())
         return losses
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self):
+        return {"weights": {k: v.copy() for k, v in self._weights.items()},
+                "states": {k: v.copy() for k, v in self._states.items()},
+                "costates": {k: v.copy() for k, v in self._costates.items()},
+                "hyper": dict(self._hyper), "step_count": self.step_count,
+                "dtype": self.dtype.name, "check_finite": bool(self.check_finite)}
+
+    @classmethod
+    def _from_state(cls, state):
+        learner = cls(weights=state["weights"], states=state["states"],
+                      costates=state["costates"], dtype=state["dtype"],
+                      check_finite=state["check_finite"], **state["hyper"])
+        learner.step_count = int(state["step_count"])
+        return learner
+
+    def save(self, path):
+        """Write a checkpoint to one .npz file (written whole or not at all): weights,
+        states, costates, hyperparameters and params, step_count, dtype and this module's
+        SPEC_HASH. Integrator.restore(path) reads it back. Returns the path."""
+        state = self._state()
+        meta = {k: state[k] for k in ("hyper", "step_count", "dtype", "check_finite")}
+        meta.update(spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
+        arrays = {f"{kind}.{name}": a for kind in ("weights", "states", "costates")
+                  for name, a in state[kind].items()}
+        path = os.fspath(path)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def restore(cls, path):
+        """The learner saved at path by save(); refused if another module wrote it."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = _json.loads(str(f["_meta"]))
+            if meta["spec_hash"] != SPEC_HASH:
+                raise ValueError(
+                    f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "
+                    f"this is {__name__} (SPEC_HASH {SPEC_HASH}): another network, schedule, "
+                    "dtype or hamsym version")
+            state = {kind: {key.split(".", 1)[1]: f[key] for key in f.files
+                            if key.startswith(kind + ".")}
+                     for kind in ("weights", "states", "costates")}
+        state.update((k, meta[k]) for k in ("hyper", "step_count", "dtype", "check_finite"))
+        return cls._from_state(state)
+
+    def __reduce__(self):
+        # rebuilt by _REVIVE, which imports this module's file in a fresh process
+        return eval, ("exec(_SOURCE) or _revive(*_ARGS)",
+                      {"_SOURCE": _REVIVE, "_ARGS": (os.path.abspath(__file__), __name__,
+                                                     SPEC_HASH, self._state())})
 
 
 # -- distributed run (MPI): not for this scheme ---------------------------------------------

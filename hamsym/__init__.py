@@ -6,7 +6,7 @@ standalone integrator module (`generate`, `load`).
 
 from .activations import Activation, activation, cos, identity, relu, sigmoid, sin, softplus, tanh
 from .expr import DeclarationError, ShapeError
-from .reductions import dot, softmax, softmax_cross_entropy, sum_squares, total
+from .reductions import dot, mse, softmax, softmax_cross_entropy, sum_squares, total
 from .hamiltonian import derive
 from .network import Network
 from .sympy_form import latex, to_sympy
@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "DeclarationError", "Equation", "Network", "ShapeError", "System",
-    "activation", "cos", "derive", "dot", "identity", "latex", "relu", "sigmoid", "sin", "softmax",
+    "activation", "cos", "derive", "dot", "identity", "latex", "mse", "relu", "sigmoid", "sin",
+    "softmax",
     "softmax_cross_entropy", "softplus", "sum_squares", "tanh", "to_sympy", "total",
 ]
 
@@ -24,3 +25,7 @@ from .codegen.render import generate, load, render  # noqa: E402
 from .codegen.schedule import FrozenWeightsWarning  # noqa: E402
 
 __all__ += ["FrozenWeightsWarning", "generate", "load", "render"]
+
+from .spec import SpecError, load_spec  # noqa: E402
+
+__all__ += ["SpecError", "load_spec"]

@@ -32,10 +32,13 @@ def shape_str(shape):
 
 
 def as_expr(value, where):
+    """value as an expression; where (a str, or a function giving one: printing a large
+    expression costs, so operators pass it lazily) says where it appeared, for errors."""
     if isinstance(value, Expr):
         return value
     if isinstance(value, (numbers.Real, sympy.Number)) and not isinstance(value, bool):
         return Const(value)
+    where = where() if callable(where) else where
     raise DeclarationError(f"{where}: cannot use {value!r} ({type(value).__name__}); "
                            "expected a hamsym expression or a real number")
 
@@ -67,45 +70,45 @@ class Expr:
 
     # -- operators -------------------------------------------------------------
     def __add__(self, other):
-        return add(self, as_expr(other, f"{self} + ..."))
+        return add(self, as_expr(other, lambda: f"{self} + ..."))
 
     def __radd__(self, other):
-        return add(as_expr(other, f"... + {self}"), self)
+        return add(as_expr(other, lambda: f"... + {self}"), self)
 
     def __sub__(self, other):
-        return add(self, neg(as_expr(other, f"{self} - ...")))
+        return add(self, neg(as_expr(other, lambda: f"{self} - ...")))
 
     def __rsub__(self, other):
-        return add(as_expr(other, f"... - {self}"), neg(self))
+        return add(as_expr(other, lambda: f"... - {self}"), neg(self))
 
     def __neg__(self):
         return neg(self)
 
     def __mul__(self, other):
-        return multiply(self, as_expr(other, f"{self} * ..."))
+        return multiply(self, as_expr(other, lambda: f"{self} * ..."))
 
     def __rmul__(self, other):
-        return multiply(as_expr(other, f"... * {self}"), self)
+        return multiply(as_expr(other, lambda: f"... * {self}"), self)
 
     def __truediv__(self, other):
-        other = as_expr(other, f"{self} / ...")
+        other = as_expr(other, lambda: f"{self} / ...")
         if not other.is_scalar:
             raise ShapeError(f"cannot divide `{self}` by the {shape_str(other.shape)} `{other}`: "
                              "only division by a scalar is defined")
         return scale(reciprocal(other), self)
 
     def __rtruediv__(self, other):
-        other = as_expr(other, f"... / {self}")
+        other = as_expr(other, lambda: f"... / {self}")
         if not self.is_scalar:
             raise ShapeError(f"cannot divide by the {shape_str(self.shape)} `{self}`: "
                              "only division by a scalar is defined")
         return scale(other, reciprocal(self)) if other.is_scalar else scale(reciprocal(self), other)
 
     def __matmul__(self, other):
-        return matmul(self, as_expr(other, f"{self} @ ..."))
+        return matmul(self, as_expr(other, lambda: f"{self} @ ..."))
 
     def __rmatmul__(self, other):
-        return matmul(as_expr(other, f"... @ {self}"), self)
+        return matmul(as_expr(other, lambda: f"... @ {self}"), self)
 
     @property
     def T(self):

@@ -2,7 +2,7 @@
 
 Each carries its vector-Jacobian rule, like the nodes of ``expr``. The functions
 at the end (``sum_squares``, ``dot``, ``total``, ``softmax``,
-``softmax_cross_entropy``) are what a declaration writes.
+``softmax_cross_entropy``, ``mse``) are what a declaration writes.
 """
 
 from __future__ import annotations
@@ -69,6 +69,16 @@ def _vector_or_matrix(x, fn):
 def sum_squares(x):
     """Sum of squared entries: |x|^2 for a vector, the squared Frobenius norm for a matrix."""
     return SumSquares(_vector_or_matrix(x, "sum_squares"), shape=())
+
+
+def mse(a, b):
+    """Mean squared error: the mean of (a - b)^2 over all entries, with no 1/2, as
+    PyTorch's F.mse_loss (reduction "mean"). It is sum_squares(a - b) / entries, so it
+    is differentiated like sum_squares."""
+    a, b = _vector_or_matrix(a, "mse"), _vector_or_matrix(b, "mse")
+    if a.shape != b.shape:
+        raise ShapeError(f"mse(`{a}`, `{b}`): {shape_str(a.shape)} against {shape_str(b.shape)}")
+    return sum_squares(a - b) / (a.shape[0] * a.shape[1])
 
 
 def dot(a, b):

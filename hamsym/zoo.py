@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from . import activations as A
-from .reductions import softmax_cross_entropy, sum_squares
+from .reductions import mse, softmax_cross_entropy, sum_squares
 from .network import Network
+
+
+def _regression_loss(o, y, loss):
+    """|o - y|^2 / 2 ("squared") or the mean of (o - y)^2 ("mse", PyTorch's F.mse_loss)."""
+    if loss == "squared":
+        return sum_squares(o - y) / 2
+    if loss == "mse":
+        return mse(o, y)
+    raise ValueError(f"unknown loss {loss!r}; use 'squared' or 'mse'")
 
 
 def _per_layer(activations, layers):
@@ -18,8 +27,9 @@ def mlp(sizes, activations=A.tanh, *, loss="squared", name="mlp", bias=True):
     """A feed-forward network of instantaneous layers, sizes = [n_in, ..., n_out].
 
     activations: one activation for every hidden layer, or a list (one per hidden
-    layer); the output layer is linear. loss: "squared" (|o - y|^2 / 2) or
-    "cross_entropy" (softmax cross-entropy against target scores y).
+    layer); the output layer is linear. loss: "squared" (|o - y|^2 / 2), "mse" (the
+    mean of (o - y)^2, PyTorch's F.mse_loss) or "cross_entropy" (softmax cross-entropy
+    against target scores y).
     """
     if len(sizes) < 2:
         raise ValueError("mlp needs at least input and output sizes")
@@ -33,29 +43,29 @@ def mlp(sizes, activations=A.tanh, *, loss="squared", name="mlp", bias=True):
             z = z + net.weight(f"b{layer}", n_out)
         last = layer == len(sizes) - 1
         h = net.instant("o" if last else f"h{layer}", z if last else acts[layer - 1](z))
-    if loss == "squared":
-        net.loss(sum_squares(h - y) / 2)
-    elif loss == "cross_entropy":
+    if loss == "cross_entropy":
         net.loss(softmax_cross_entropy(h, y))
+    elif loss in ("squared", "mse"):
+        net.loss(_regression_loss(h, y, loss))
     else:
-        raise ValueError(f"unknown loss {loss!r}; use 'squared' or 'cross_entropy'")
+        raise ValueError(f"unknown loss {loss!r}; use 'squared', 'mse' or 'cross_entropy'")
     return net
 
 
-def _readout_loss(net, h, n_out, bias):
+def _readout_loss(net, h, n_out, bias, loss):
     y = net.target("y", n_out)
     o = net.weight("C", (n_out, h.shape[0])) @ h
     if bias:
         o = o + net.weight("c", n_out)
-    net.loss(sum_squares(net.instant("o", o) - y) / 2)
+    net.loss(_regression_loss(net.instant("o", o), y, loss))
 
 
-def delay_network(sizes, activations=A.tanh, *, name="delay"):
+def delay_network(sizes, activations=A.tanh, *, loss="squared", name="delay"):
     """Layered delay network (docs/mathematics.md, section 7): layer l is a state
     block with f_l = (sigma_l(W_l x_{l-1} + b_l) - x_l) / delta, so an Euler step of
     size delta gives x_l+ = sigma_l(W_l x_{l-1} + b_l): one layer per step. x_0 is the
-    input u; the loss is |x_L - y|^2 / 2. activations: one for all layers or one per
-    layer."""
+    input u; the loss is |x_L - y|^2 / 2 (loss="mse": the mean of (x_L - y)^2).
+    activations: one for all layers or one per layer."""
     acts = _per_layer(activations, len(sizes) - 1)
     net = Network(name)
     x = net.input("u", sizes[0])
@@ -65,13 +75,14 @@ def delay_network(sizes, activations=A.tanh, *, name="delay"):
         state = net.state(f"x{layer}", n_out)
         net.dynamics(state, (acts[layer - 1](W @ x + b) - state) / net.delta)
         x = state
-    net.loss(sum_squares(x - y) / 2)
+    net.loss(_regression_loss(x, y, loss))
     return net
 
 
 def recurrent(n_in, n_hidden, n_out, *, kind="discrete", activation=A.tanh, bias=True,
-              tau=1.0, name="rnn"):
-    """A recurrent block with a linear readout o = C x (+ c) and loss |o - y|^2 / 2.
+              tau=1.0, loss="squared", name="rnn"):
+    """A recurrent block with a linear readout o = C x (+ c) and loss |o - y|^2 / 2
+    (loss="mse": the mean of (o - y)^2).
 
     kind="discrete":   x+ = sigma(A x + B u + b)            (delay form, one step per step)
     kind="continuous": x' = (-x + sigma(A x + B u + b)) / tau  (a leaky integrator; tau is
@@ -89,15 +100,16 @@ def recurrent(n_in, n_hidden, n_out, *, kind="discrete", activation=A.tanh, bias
         net.dynamics(x, (activation(z) - x) / net.param("tau", tau))
     else:
         raise ValueError(f"kind must be 'discrete' or 'continuous', not {kind!r}")
-    _readout_loss(net, x, n_out, bias)
+    _readout_loss(net, x, n_out, bias, loss)
     return net
 
 
-def oscillator_bank(n, n_out=1, *, name="oscillators"):
+def oscillator_bank(n, n_out=1, *, loss="squared", name="oscillators"):
     """The authors' state-space generator (docs/mathematics.md, sections 6.5 and 7):
     n rotation blocks d/dt (a_k, b_k) = [[0, w_k], [-w_k, 0]] (a_k, b_k) with learnable
-    frequencies w, read out as o = Ca a + Cb b, loss |o - y|^2 / 2; there is no input,
-    the bank runs on its own state (start it on the unit circle: states={"a": ones}).
+    frequencies w, read out as o = Ca a + Cb b, loss |o - y|^2 / 2 (loss="mse": the
+    mean of (o - y)^2, the authors' choice); there is no input, the bank runs on its
+    own state (start it on the unit circle: states={"a": ones}).
 
     The rotation is linear in the state, so it is integrated exactly (zero-order
     hold): the dynamics are declared in delay form, f = (R(w delta) s - s) / delta, and
@@ -112,5 +124,5 @@ def oscillator_bank(n, n_out=1, *, name="oscillators"):
     net.dynamics(a, (c * a + s * b - a) / net.delta)
     net.dynamics(b, (c * b - s * a - b) / net.delta)
     o = net.instant("o", net.weight("Ca", (n_out, n)) @ a + net.weight("Cb", (n_out, n)) @ b)
-    net.loss(sum_squares(o - y) / 2)
+    net.loss(_regression_loss(o, y, loss))
     return net

@@ -47,8 +47,9 @@ def main(job):
         try:
             D.run(U, Y) if D.rank == 0 else D.run()
         except mod.RankFailure as e:
-            print(f"FAILURE rank={D.rank} blames={e.rank} after={time.monotonic() - start:.2f} "
-                  f"message={e}", flush=True)
+            sys.stdout.write(f"FAILURE rank={D.rank} blames={e.rank} "         # one write
+                             f"after={time.monotonic() - start:.2f} message={e}\n")
+            sys.stdout.flush()
             raise SystemExit(1)
 
 

@@ -30,6 +30,7 @@ from ..expr import Add, add, scale
 from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
 from .distributed import plan as distributed_plan
+from .advance import lower_advance
 from .forward import lower_forward
 from .lower import storage_shape
 from .step import lower_step
@@ -68,6 +69,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     net = system.net
     code = lower_step(system, schedule)
     forward, outputs, forward_buffers = lower_forward(system)
+    advance, advance_buffers = lower_advance(system, schedule, code.units, forward_buffers)
     weights, states = net.of_kind("weight"), net.of_kind("state")
     data = net.of_kind("input") + net.of_kind("target")
     params = net.of_kind("param")
@@ -101,6 +103,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         else:
             state_maps.append(f"{x.name}: Euler, {x.name}+ = {update}")
     versions = versions or current_versions()
+    predict = _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers,
+                               scalars)
     context = dict(
         name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
         schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
@@ -115,10 +119,10 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         step_args=", ".join(step_args), run_args=", ".join(run_args),
         run_call=", ".join(run_call), kernels=code.kernels, driver=code.driver,
         units=code.units, kernel_doc=kernel_doc, state_maps=state_maps,
-        arrays_tuple="".join(f"self.weights[{w.name!r}], " for w in weights) +
-                     "".join(f"self.costates[{w.name!r}], " for w in weights) +
-                     "".join(f"self.states[{x.name!r}], " for x in states) +
-                     "".join(f"self.costates[{x.name!r}], " for x in states),
+        arrays_tuple="".join(f"self._weights[{w.name!r}], " for w in weights) +
+                     "".join(f"self._costates[{w.name!r}], " for w in weights) +
+                     "".join(f"self._states[{x.name!r}], " for x in states) +
+                     "".join(f"self._costates[{x.name!r}], " for x in states),
         forward=forward, forward_buffers=_ordered_dict_repr(forward_buffers),
         outputs=_ordered_dict_repr(outputs), forward_arg_names=repr(tuple(forward.args)),
         scalar_names=repr(tuple(scalars)),
@@ -136,8 +140,26 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
         distributed_channels=[repr((c.name, c.source, list(c.readers), c.state))
                               for c in distributed.channels],
         rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
+    context.update(predict)
     source = _template().render(context)
     return _stamp(source)
+
+
+def _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers, scalars):
+    """What the template needs for _advance and _predict: predict's inputs are streams
+    _in_<input>, and it records every output and state into _rec_<name> at each row."""
+    inputs = [v.name for v in net.of_kind("input")]
+    states = [x.name for x in net.of_kind("state")]
+    recorded = [(name, buffer) for name, buffer in outputs.items()] + [(x, x) for x in states]
+    args = [w.name for w in net.of_kind("weight")] + states + [f"_in_{n}" for n in inputs] + \
+        scalars + list(forward_buffers) + list(advance_buffers) + \
+        [f"_rec_{name}" for name, _ in recorded] + ["_start", "_stop"]
+
+    def call(kernel):
+        return ", ".join(f"_in_{a}[_k]" if a in inputs else a for a in kernel.args)
+    return dict(advance=advance, advance_buffers=_ordered_dict_repr(advance_buffers),
+                predict_args=", ".join(args), forward_call=call(forward),
+                advance_call=call(advance), recorded=recorded)
 
 
 def _stamp(source):

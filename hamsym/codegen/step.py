@@ -127,29 +127,32 @@ class _UnitLowering:
                             outputs=outputs)
 
     # -- update ---------------------------------------------------------------------------
+    def state_tasks(self):
+        """The forward sweep of the unit's states: (components, [(new-state buffer name,
+        expression)], versions it leaves). Gauss-Seidel between components, Jacobi inside
+        one: a component reads the versions as they were before it (Jacobi: one
+        component, all step-k values)."""
+        u, jacobi = self.unit, self.schedule.scheme == "local"
+        comps = [u.states] if jacobi else components(self.net, u.states)
+        tasks, versions = [], {}                         # (buffer name, expression)
+        for comp in comps:
+            before = None if jacobi else dict(versions)
+            for x in comp:
+                step = E.add(x, E.scale(DELTA, self.net.dynamics_of[x.name]))
+                tasks.append((new(x).name, self.view(step, before)))
+            versions.update((x, new(x)) for x in comp)
+        return comps, tasks, versions
+
     def update_kernel(self):
         u, sched, p = self.unit, self.schedule, self.system.costates
         jacobi = sched.scheme == "local"
-        f = {x: self.net.dynamics_of[x.name] for x in u.states}
         incoming = {x: E.add(u.own[x], *self.inboxes[x]) for x in u.states}
-
-        def new_state(x, versions):
-            return self.view(E.add(x, E.scale(DELTA, f[x])), versions)
 
         def new_costate(x, versions):
             g = self.view(incoming[x], versions)
             return E.add(E.scale(_AX, p[x]), E.neg(E.scale(_DS, g)))
 
-        # Gauss-Seidel between components, Jacobi inside one: a component reads the
-        # versions as they were before it (Jacobi: one component, all step-k values)
-        comps = [u.states] if jacobi else components(self.net, u.states)
-        tasks = []                                       # (buffer name, expression)
-        versions = {}
-        for comp in comps:                               # forward sweep
-            before = None if jacobi else dict(versions)
-            for x in comp:
-                tasks.append((new(x).name, new_state(x, before)))
-            versions.update((x, new(x)) for x in comp)
+        comps, tasks, versions = self.state_tasks()      # forward sweep
         for comp in reversed(comps):                     # backward sweep
             before = None if jacobi else dict(versions)
             for x in reversed(comp):

@@ -1,0 +1,117 @@
+"""The `hamsym` command: derive, generate, check and run networks written in spec files.
+
+    hamsym derive SPEC [--latex]          the Hamiltonian and Hamilton's equations
+    hamsym generate SPEC -o DIR           write the integrator module, print its path
+    hamsym check SPEC                     one generated step against PyTorch autograd
+    hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .expr import DeclarationError
+
+
+def _spec(path):
+    from .spec import load_spec
+    return load_spec(path)
+
+
+def cmd_derive(args):
+    system = _spec(args.spec).derive()
+    print(system.latex() if args.latex else system)
+    return 0
+
+
+def cmd_generate(args):
+    spec = _spec(args.spec)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {"scheme": args.scheme} if args.scheme else {}
+    path = spec.generate(out / f"{spec.network.name}.py", **options)
+    print(path)
+    return 0
+
+
+def cmd_check(args):
+    from .check import check_spec
+    spec = _spec(args.spec)
+    try:
+        results = check_spec(spec, schemes=[args.scheme] if args.scheme else None, seed=args.seed)
+    except ImportError as err:
+        print(f"hamsym check: {err}", file=sys.stderr)
+        return 3
+    worst = 0.0
+    for scheme, diffs in results.items():
+        gap = max(diffs.values())
+        worst = max(worst, gap)
+        name = max(diffs, key=diffs.get)
+        print(f"{spec.network.name} scheme {scheme}: one step against PyTorch autograd, "
+              f"max |difference| {gap:.1e} (at {name}, over {len(diffs)} arrays)")
+    ok = worst <= args.tolerance
+    print("OK" if ok else f"MISMATCH: {worst:.1e} > tolerance {args.tolerance:g}")
+    return 0 if ok else 1
+
+
+def cmd_run(args):
+    from .runner import run_spec
+    return run_spec(args)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Spec files: docs/workbench.md; examples in examples/specs/.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("derive", help="print the Hamiltonian and Hamilton's equations")
+    d.add_argument("spec", help="the network's TOML spec file")
+    d.add_argument("--latex", action="store_true", help="LaTeX source instead of text")
+    d.set_defaults(func=cmd_derive)
+
+    g = sub.add_parser("generate", help="write the integrator module; prints its path")
+    g.add_argument("spec")
+    g.add_argument("-o", "--output", default="generated", help="folder (default: generated)")
+    g.add_argument("--scheme", choices=("local", "nonlocal", "partial"),
+                   help="override the spec's [module] scheme")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="one step of the generated module against PyTorch autograd")
+    c.add_argument("spec")
+    c.add_argument("--scheme", choices=("local", "nonlocal", "partial"),
+                   help="default: the spec's scheme ('partial' uses the spec's groups)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--tolerance", type=float, default=1e-10)
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("run", help="learn from a stream file; writes losses and a checkpoint")
+    r.add_argument("spec")
+    r.add_argument("--stream", required=True,
+                   help=".npy/.npz/.csv; columns are the inputs then the targets, in "
+                        "declaration order (a .npz may name arrays after them instead)")
+    r.add_argument("-o", "--output", default="run", help="folder for the module, losses and "
+                   "checkpoint (default: run)")
+    r.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint")
+    r.add_argument("--chunk", type=int, default=4096, help="samples per compiled call")
+    r.add_argument("--steps", type=int, help="stop after this many samples")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeclarationError as err:          # SpecError included: names file, key, column
+        print(f"hamsym {args.command}: {err}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as err:
+        print(f"hamsym {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":      # pragma: no cover
+    sys.exit(main())

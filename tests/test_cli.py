@@ -1,0 +1,120 @@
+"""The `hamsym` command end to end, in subprocesses, in a clean temporary folder."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
+
+
+def hamsym(*args, cwd, env=None, ok=True):
+    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def work(tmp_path):
+    for name in ("mlp.toml", "rnn.toml"):
+        shutil.copy(SPECS / name, tmp_path / name)
+    return tmp_path
+
+
+def test_derive_prints_the_equations(work):
+    out = hamsym("derive", "mlp.toml", cwd=work).stdout
+    assert "p_W1' = flip*(theta/delta*p_W1 - (dH_dh1 * tanh'(W1 @ u + b1)) @ u.T)" in out
+    latex = hamsym("derive", "mlp.toml", "--latex", cwd=work).stdout
+    assert "\\tanh" in latex and "&=" in latex
+
+
+def test_generate_writes_an_importable_module(work):
+    path = hamsym("generate", "mlp.toml", "-o", "gen", cwd=work).stdout.strip()
+    assert Path(work, path) == work / "gen" / "mlp.py"
+    probe = "import sys; sys.path.insert(0, 'gen'); import mlp; print(mlp.SCHEME, list(mlp.WEIGHTS))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=work, capture_output=True, text=True)
+    assert out.stdout.strip() == "nonlocal ['W1', 'b1', 'W2', 'b2']", out.stderr
+
+
+def test_errors_name_the_key_and_exit_2(work):
+    (work / "bad.toml").write_text((work / "mlp.toml").read_text().replace(
+        'o = "W2 @ h1 + b2"', 'o = "W2 @ h1 + open(b2)"'))
+    proc = hamsym("derive", "bad.toml", cwd=work, ok=False)
+    assert proc.returncode == 2
+    assert "bad.toml: [instants] o, column 11: unknown function `open`" in proc.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["bad.toml", "mlp.toml", "rnn.toml"]
+
+
+def test_check_against_autograd(work):
+    out = hamsym("check", "mlp.toml", cwd=work).stdout
+    assert "scheme nonlocal" in out and out.strip().endswith("OK")
+
+
+def test_check_without_torch_says_so(work):
+    fake = work / "fake"
+    (fake / "torch").mkdir(parents=True)
+    (fake / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    env = {**os.environ, "PYTHONPATH": str(fake) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = hamsym("check", "mlp.toml", cwd=work, env=env, ok=False)
+    assert proc.returncode == 3
+    assert "PyTorch autograd, which is not installed" in proc.stderr
+    # everything but the check itself works without torch
+    assert "H  =" in hamsym("derive", "mlp.toml", cwd=work, env=env).stdout
+
+
+def test_library_does_not_import_torch():
+    code = ("import sys, hamsym, hamsym.spec, hamsym.cli, hamsym.check, hamsym.streams, "
+            "hamsym.runner, hamsym.plot, hamsym.river; print('torch' in sys.modules, "
+            "'matplotlib' in sys.modules, 'river' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False", "False"], out.stderr
+
+
+def test_run_and_resume_equal_one_run(work):
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(3000, 2))
+    table = np.hstack([U, np.tanh(np.roll(U, 1, axis=0)[:, :1])])   # y_k = tanh(u_{k-1}[0])
+    np.savetxt(work / "s.csv", table, delimiter=",", header="u0,u1,y", comments="")
+    np.save(work / "s.npy", table)
+    hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--chunk", "700", cwd=work)
+    hamsym("run", "rnn.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", cwd=work)
+    out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts",
+                 "--resume", "parts/checkpoint.npz", cwd=work).stdout
+    assert "steps 1234 -> 3000" in out
+    other = hamsym("run", "mlp.toml", "--stream", "s.npy", "-o", "parts", "--resume",
+                   "parts/checkpoint.npz", cwd=work, ok=False)
+    assert other.returncode == 2 and "SPEC_HASH" in other.stderr   # another network's checkpoint
+    whole, parts = np.load(work / "whole/losses.npy"), np.load(work / "parts/losses.npy")
+    assert whole.shape == (3000,)
+    np.testing.assert_array_equal(whole, parts)
+    with np.load(work / "whole/checkpoint.npz") as a, np.load(work / "parts/checkpoint.npz") as b:
+        arrays = [k for k in a.files if k != "_meta"]       # _meta names each module's file
+        assert sorted(arrays) == sorted(k for k in b.files if k != "_meta") and arrays
+        for key in arrays:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert whole[-300:].mean() < whole[:300].mean()
+
+
+def test_readme_workbench_commands_parse():
+    """Every command of the README's Workbench section parses with the real parser."""
+    import re
+    import shlex
+
+    from hamsym.cli import parser
+    readme = (SPECS.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Workbench"):]
+    section = section[:section.index("\n## ", 5)]
+    bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    commands = [shlex.split(line, comments=True) for line in bash.splitlines() if line.strip()]
+    assert len(commands) == 5
+    for words in commands:
+        assert words[0] == "hamsym"
+        args = parser().parse_args(words[1:])
+        assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
+    compile(re.search(r"```python\n(.*?)```", section, re.S).group(1), "README.md", "exec")
