@@ -604,7 +604,8 @@ def _draw_spec(r, name, small):
                     dyn[x] = ("+", ("@", A, V(x)), g.layer([src], n))
                 elif choice == 1:
                     z = same[int(r.integers(len(same)))]
-                    dyn[x] = ("-", g.layer([src], n), ("*", V(x), V(z)))
+                    # a product of states, gated: a raw x * x runs off to -inf within a few steps
+                    dyn[x] = ("-", g.layer([src], n), ("*", V(x), ("act", "sigmoid", V(z))))
                 elif choice == 2:
                     dyn[x] = ("-", g.affine([src], n), V(x))
                 else:
