@@ -39,13 +39,13 @@ def test_load_checks_that_it_imported_what_it_wrote(tmp_path, monkeypatch):
     and our import: load() must refuse, not train with the other spec."""
     path = tmp_path / "raced.py"
     other = R.render(_system(name="raced", gamma=2.0))
-    generate = R.generate
+    write = R._write
 
-    def racing_generate(system, p=None, **options):
-        out = generate(system, p, **options)
+    def racing_write(system, p, options):
+        out, source = write(system, p, options)
         R.write_atomic(out, other)                                    # the other job's file
-        return out
-    monkeypatch.setattr(R, "generate", racing_generate)
+        return out, source
+    monkeypatch.setattr(R, "_write", racing_write)
     with pytest.raises(RuntimeError, match="another process|Another process"):
         hs.load(_system(name="raced", gamma=0.5), path)
     assert "raced" not in sys.modules

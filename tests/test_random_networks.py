@@ -161,3 +161,9 @@ def test_fuzz_reproducer_runs_standalone():
     source = rn.reproducer(case)
     compile(source, "<reproducer>", "exec")
     assert "import torch" not in source
+
+
+def test_the_suite_runs_with_numba_bounds_checking():
+    """An index out of range must raise here, not corrupt memory silently (conftest)."""
+    import numba
+    assert numba.config.BOUNDSCHECK

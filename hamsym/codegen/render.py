@@ -311,20 +311,25 @@ def generate(system, path=None, **options):
     ('float64' or 'float32').
     """
     _check_options(options, "generate")
+    return _write(system, path, options)[0]
+
+
+def _write(system, path, options):
+    """(path, source) of the module for system, written unless the file holds it already."""
     if path is not None:
-        _check_path(path)
+        _check_path(path)                     # refused before any work
     source = render(system, **options)
     path = _check_path(default_path(system, source) if path is None else path)
     try:
         old = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         old = None
-    if old == source:
-        return path
-    if old is not None and not is_hamsym_module(old):
-        warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it", stacklevel=2)
-    write_atomic(path, source)
-    return path
+    if old != source:
+        if old is not None and not is_hamsym_module(old):
+            warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it",
+                          stacklevel=4)
+        write_atomic(path, source)
+    return path, source
 
 
 def load(system, path=None, **options):
@@ -337,11 +342,9 @@ def load(system, path=None, **options):
     another process wrote a different spec to the same path meanwhile, it raises.
     """
     _check_options(options, "load")
-    if path is not None:
-        _check_path(path)
-    source = render(system, **options)
+    path, source = _write(system, path, options)
     want = spec_hash(source)
-    path = Path(generate(system, path, **options)).resolve()
+    path = Path(path).resolve()
     name = path.stem
     old = sys.modules.get(name)
     if old is not None and getattr(old, "__file__", None) == str(path) and \
