@@ -1,6 +1,7 @@
 """The repository documents its own mathematics (docs/mathematics.md), and its files
 cite that page, not notes that live outside the repository."""
 
+import os
 import re
 from pathlib import Path
 
@@ -12,13 +13,14 @@ FORBIDDEN = ("HL" + ".md", "DESIGN" + ".md", "../" + "shared")
 
 
 def repository_files():
-    for path in sorted(ROOT.rglob("*")):
-        rel = path.relative_to(ROOT).as_posix()
-        parts = rel.split("/")
-        if any(p.startswith(".") or p == "__pycache__" or p.endswith(".egg-info") for p in parts):
-            continue                      # .git, virtual environments, caches
-        if path.is_file():
-            yield rel, path
+    for folder, subfolders, files in os.walk(ROOT):
+        # prune .git, virtual environments and caches before walking into them
+        subfolders[:] = sorted(d for d in subfolders if not (
+            d.startswith(".") or d == "__pycache__" or d.endswith(".egg-info")))
+        for name in sorted(files):
+            if not name.startswith("."):
+                path = Path(folder) / name
+                yield path.relative_to(ROOT).as_posix(), path
 
 
 def text_of(path):

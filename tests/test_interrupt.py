@@ -23,12 +23,17 @@ _CHILD = textwrap.dedent("""
     mod.Integrator().run(U[:2], Y[:2])                 # compile before the clock starts
     for how in ("run", "run_stream"):
         learner = mod.Integrator(seed=0)
-        print("ready", flush=True)
+        said = []
+
+        def ready(*_):
+            if not said:
+                said.append(print("ready", flush=True))
         try:
             if how == "run":
+                ready()
                 learner.run(U, Y)
-            else:
-                learner.run_stream(zip(U, Y), chunk=100_000)
+            else:   # ready once a chunk was applied: a loaded machine may read slowly
+                learner.run_stream(zip(U, Y), chunk=10_000, on_chunk=ready)
             print("not interrupted", flush=True)
             sys.exit(1)
         except mod.Interrupted as exc:
