@@ -131,3 +131,25 @@ def test_readme_workbench_commands_parse():
         args = parser().parse_args(words[1:])
         assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
     compile(re.search(r"```python\n(.*?)```", section, re.S).group(1), "README.md", "exec")
+
+
+def test_readme_quick_start_is_five_commands_and_five_lines_of_python():
+    """Right after the install commands: five CLI lines that parse with the real parser
+    and name existing specs, and five lines of Python that compile."""
+    import re
+    import shlex
+
+    from hamsym.cli import parser
+    readme = (SPECS.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Quick start"):]
+    section = section[:section.index("\n## ", 5)]
+    assert readme.index("## Install and test") < readme.index("## Quick start") < \
+        readme.index("## Example")
+    bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert len(bash) == 5 and len(python) == 5
+    for words in (shlex.split(line, comments=True) for line in bash):
+        if words[0] == "hamsym":
+            args = parser().parse_args(words[1:])
+            assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
+    compile("\n".join(python), "README.md", "exec")
