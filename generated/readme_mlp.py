@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "e3c019a15a0a4072cf46125582e737dae2267e97b29ca4118172e2bc0b39631e"
+SPEC_HASH = "d6e2cc619f6f4a05a8189f8387c0d5d7b2c61642df81b30dae06c01d1bf1f7a1"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -69,6 +69,7 @@ HYPER = {'gamma': 1.0, 'beta': 1.0, 'theta': 0.5, 'theta_neurons': None, 'flip':
 WORK = {'_t0': (16,), 'h': (16,), '_t1': (2,), '_t2': (2,), '_t3': (16,), 'dH_dh': (16,), '_t4': (16,)}
 FORWARD = {'_t0': (16,), '_out_h': (16,)}
 OUTPUTS = {'h': '_out_h'}
+RECORD = {'loss': (), 'h': (16,), 'W1': (16, 4), 'b1': (16,), 'W2': (2, 16), 'b2': (2,), '|W1|': (), '|b1|': (), '|W2|': (), '|b2|': ()}
 
 if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
         VERSIONS["numba"], VERSIONS["python"]):
@@ -187,6 +188,72 @@ def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, bet
 
 
 @numba.njit(**_JIT)
+def _span_record(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, _start, _stop, _guard, _g0, _every, _outputs, _f__t0, _f__out_h, _row, _wrap, _r_step, _r_loss, _r_o_h, _r_w_W1, _r_w_b1, _r_w_W2, _r_w_b2, _r_n_W1, _r_n_b1, _r_n_W2, _r_n_b2):
+    """_span, recording: at each step _g = _g0 + _k - _start of the learner's count with
+    (_g + 1) % _every == 0, row _row (then the next; after row _wrap - 1 comes row 0: a
+    ring) of each _r_ array that has rows gets what step _g reads before its update
+    (outputs from forward(), states, weights, norms) and its loss. Returns the row after
+    the last step done, as _span does."""
+    for _k in range(_start, _stop):
+        _g = _g0 + _k - _start
+        _take = (_g + 1) % _every == 0
+        if _take:
+            _r_step[_row] = _g
+            if _outputs:
+                forward(W1, b1, u_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _f__t0, _f__out_h)
+            if _r_o_h.shape[0]:
+                for _i in range(16):
+                    _r_o_h[_row, _i] = _f__out_h[_i]
+            if _r_w_W1.shape[0]:
+                for _i in range(16):
+                    for _j in range(4):
+                        _r_w_W1[_row, _i, _j] = W1[_i, _j]
+            if _r_w_b1.shape[0]:
+                for _i in range(16):
+                    _r_w_b1[_row, _i] = b1[_i]
+            if _r_w_W2.shape[0]:
+                for _i in range(2):
+                    for _j in range(16):
+                        _r_w_W2[_row, _i, _j] = W2[_i, _j]
+            if _r_w_b2.shape[0]:
+                for _i in range(2):
+                    _r_w_b2[_row, _i] = b2[_i]
+            if _r_n_W1.shape[0]:
+                _s = 0.0
+                for _i in range(16):
+                    for _j in range(4):
+                        _s += float(W1[_i, _j]) * float(W1[_i, _j])
+                _r_n_W1[_row] = math.sqrt(_s)
+            if _r_n_b1.shape[0]:
+                _s = 0.0
+                for _i in range(16):
+                    _s += float(b1[_i]) * float(b1[_i])
+                _r_n_b1[_row] = math.sqrt(_s)
+            if _r_n_W2.shape[0]:
+                _s = 0.0
+                for _i in range(2):
+                    for _j in range(16):
+                        _s += float(W2[_i, _j]) * float(W2[_i, _j])
+                _r_n_W2[_row] = math.sqrt(_s)
+            if _r_n_b2.shape[0]:
+                _s = 0.0
+                for _i in range(2):
+                    _s += float(b2[_i]) * float(b2[_i])
+                _r_n_b2[_row] = math.sqrt(_s)
+        _l = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
+        losses[_k] = _l
+        if _take:
+            if _r_loss.shape[0]:
+                _r_loss[_row] = _l
+            _row += 1
+            if _row == _wrap:
+                _row = 0
+        if _guard and not math.isfinite(_l):
+            return _k + 1
+    return _stop
+
+
+@numba.njit(**_JIT)
 def _advance(gamma, beta, theta, theta_neurons, flip, delta):
     """The neuron states one step ahead, swept as step() sweeps them; nothing else moves."""
 
@@ -206,6 +273,7 @@ import json as _json  # noqa: E402
 import os  # noqa: E402
 import signal as _signal  # noqa: E402
 import threading as _threading  # noqa: E402
+from collections.abc import Mapping as _Mapping  # noqa: E402
 from time import perf_counter as _clock  # noqa: E402
 
 _DATA = {**INPUTS, **TARGETS}
@@ -379,6 +447,185 @@ class _CtrlC:
             _signal.signal(_signal.SIGINT,
                            self._old if self._old is not None else _signal.default_int_handler)
         return False
+
+
+class Recorder(_Mapping):
+    """What run() and run_stream() record, every `every` steps, in their compiled loop.
+
+    Recorder(keys, every=1, last=None); keys (a list, or one str) from RECORD: "loss",
+    the outputs (OUTPUTS, as forward() returns them), the states, the weights, and
+    "|W|" for the Frobenius norm of weight W. learner.run(U, Y, record=rec) fills it (and
+    returns the losses, as without it); run(U, Y, record=keys, every=n) makes one and
+    returns (losses, recorder). rec[key] is an array of shape (rows, ...); rec["step"]
+    gives each row's step in the learner's count; dict(rec) has them all.
+
+    A row is taken at every step g of the learner's count (step_count) with
+    (g + 1) % every == 0, the last step of each window of `every` steps (a run of T
+    steps from step_count 0 gives T // every rows), and holds what step g reads before
+    its update: the outputs and states the loss of step g reads, the weights it was
+    measured with, and "loss", the loss of step g itself (one step's loss, not a mean
+    over the window: run() returns every step's loss). The rows continue across calls,
+    so a run split in two, or resumed from a checkpoint, records the rows of one run.
+
+    Memory grows by the rows asked for only, never per step: rows go into preallocated
+    blocks (a run() gets one block for its rows; run_stream() blocks of about 256 kB
+    as rows arrive). last=N keeps the newest N rows only, in one ring allocated once:
+    an endless stream in fixed memory. Reading rec[key] joins the blocks.
+    """
+
+    _BLOCK = 1 << 18            # bytes per block when the number of rows is not known
+
+    def __init__(self, keys, every=1, *, last=None):
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        bad = [k for k in keys if k not in RECORD]
+        if bad or not keys:
+            raise ValueError(f"cannot record {', '.join(map(repr, bad)) or 'nothing'}: "
+                             f"valid keys are {', '.join(map(repr, RECORD))}")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"record keys repeated: {keys}")
+        for name, value in (("every", every), ("last", last)):
+            if value is None and name == "last":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} = {value!r}: must be an integer >= 1")
+        self._keys, self.every = tuple(keys), int(every)
+        self.last = None if last is None else int(last)
+        self.dtype, self._blocks, self._fill, self._wrapped = None, [], 0, False
+
+    # -- reading -------------------------------------------------------------------------
+    def __getitem__(self, key):
+        if key != "step" and key not in self._keys:
+            raise KeyError(f"{key!r} was not recorded; recorded: {list(self)}")
+        if not self._blocks:
+            return np.zeros((0,) + RECORD.get(key, ()), np.int64 if key == "step"
+                            else self._dtype_of(key, self.dtype or DTYPE))
+        if self.last is not None:               # the ring, oldest row first (a copy)
+            a = self._blocks[0][key]
+            return np.concatenate([a[self._fill:], a[:self._fill]]) if self._wrapped \
+                else a[:self._fill].copy()
+        if len(self._blocks) > 1:               # join the blocks once; new rows start another
+            self._blocks = [{k: np.concatenate([b[k] for b in self._blocks[:-1]] +
+                                               [self._blocks[-1][k][:self._fill]])
+                             for k in self._blocks[0]}]
+            self._fill = len(self._blocks[0]["step"])
+        return self._blocks[0][key][:self._fill]
+
+    def __iter__(self):
+        return iter(("step",) + self._keys)
+
+    def __len__(self):
+        return 1 + len(self._keys)
+
+    @property
+    def rows(self):
+        """The rows recorded (kept, with last=N)."""
+        if self.last is not None:
+            return self.last if self._wrapped else self._fill
+        return sum(len(b["step"]) for b in self._blocks[:-1]) + self._fill
+
+    def __repr__(self):
+        return (f"Recorder({list(self._keys)}, every={self.every}"
+                f"{'' if self.last is None else f', last={self.last}'}): {self.rows} rows")
+
+    # -- filling, between compiled slices ------------------------------------------------
+    @staticmethod
+    def _dtype_of(key, dtype):
+        return np.float64 if RECORD[key] == () else dtype
+
+    def _rows(self, g, n):
+        """Rows taken in steps g .. g+n-1 of the learner's count."""
+        return (g + n) // self.every - g // self.every
+
+    def _bind(self, dtype):
+        if self.dtype is None:
+            self.dtype = np.dtype(dtype)
+            if self.last is not None:
+                self._blocks = [self._block(self.last)]
+        elif self.dtype != dtype:
+            raise TypeError(f"this Recorder holds {self.dtype} rows; the learner is {dtype}")
+
+    def _block(self, rows):
+        block = {"step": np.zeros(rows, np.int64)}
+        for key in self._keys:
+            block[key] = np.zeros((rows,) + RECORD[key], self._dtype_of(key, self.dtype))
+        return block
+
+    def _reserve(self, g, n, upcoming):
+        """Make room for the rows of steps g.., allocating a block if the current one is
+        full (upcoming: the rows still to come in this call, if known); returns how many
+        of the n steps fit."""
+        if self.last is not None or self._rows(g, n) == 0:
+            return n                            # the kernel wraps around the ring itself
+        room = len(self._blocks[-1]["step"]) - self._fill if self._blocks else 0
+        if room == 0:
+            size = sum(int(np.prod(RECORD[k], dtype=np.int64)) * np.dtype(
+                self._dtype_of(k, self.dtype)).itemsize for k in self._keys) + 8
+            room = max(upcoming or 0, self._BLOCK // size, 1)
+            self._blocks.append(self._block(room))
+            self._fill = 0
+        return min(n, (g // self.every + room + 1) * self.every - 1 - g)
+
+    def _args(self):
+        """_row, _wrap, _r_step and the _r_ arrays of _span_record."""
+        block = self._blocks[-1] if self._blocks else {}
+        empty = _empty(self.dtype)
+        return (self._fill, -1 if self.last is None else self.last,
+                block.get("step", empty["step"]),
+                *(block[k] if k in block else empty[k] for k in RECORD))
+
+    def _done(self, g, n):
+        rows = self._fill + self._rows(g, n)
+        if self.last is not None:
+            self._wrapped = self._wrapped or rows >= self.last
+            rows %= self.last
+        self._fill = rows
+
+
+def _tick(bar, losses):
+    """Advance a progress bar by the steps of one slice; show their mean loss."""
+    if len(losses):
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(f"loss={float(np.mean(losses)):.4g}", refresh=False)
+        bar.update(len(losses))
+
+
+_EMPTY = {}
+
+
+def _empty(dtype):
+    """Arrays with no rows for the keys not recorded: the kernel writes nothing there."""
+    if dtype not in _EMPTY:
+        _EMPTY[dtype] = {"step": np.zeros(0, np.int64), **{
+            k: np.zeros((0,) + shape, np.float64 if shape == () else dtype)
+            for k, shape in RECORD.items()}}
+    return _EMPTY[dtype]
+
+
+def _progress_bar(progress, total):
+    """(bar or None, whether this call owns it). progress: None (a bar when stderr is a
+    terminal and tqdm is installed), True/False, a dict of tqdm options, or a bar."""
+    if progress is None or progress is False:
+        import sys
+        if progress is False or not getattr(sys.stderr, "isatty", lambda: False)():
+            return None, False
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None, False
+        return tqdm(total=total, unit="step", dynamic_ncols=True), True
+    if hasattr(progress, "update") and not isinstance(progress, dict):
+        return progress, False
+    if progress is not True and not isinstance(progress, dict):
+        raise TypeError(f"progress = {progress!r}: expected None, True, False, a dict of tqdm "
+                        "options or a tqdm bar")
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm: pip install tqdm "
+                          "(or pip install 'hamsym[progress]')") from None
+    options = {"total": total, "unit": "step", "dynamic_ncols": True}
+    options.update(progress if isinstance(progress, dict) else {})
+    return tqdm(**options), True
 
 
 # Unpickling a learner in a fresh process: this source runs without this module being
@@ -592,21 +839,39 @@ class Integrator:
                     self._states[name][...] = a
         return record
 
-    def _drive(self, data, losses, ctrl_c=None):
+    def _drive(self, data, losses, ctrl_c=None, record=None, bar=None, exact=False):
         """One step per row of the streams in data, in compiled slices of about _SLICE
         seconds, looking for Ctrl-C between slices. Returns (steps done, None or why it
-        stopped early: "diverged" or "interrupted")."""
+        stopped early: "diverged" or "interrupted"). record: a Recorder, filled by the
+        slices (exact: give it one block for this call's rows); bar: a progress bar,
+        advanced after each slice."""
         if ctrl_c is None:
             with _CtrlC() as ctrl_c:
-                return self._drive(data, losses, ctrl_c)
+                return self._drive(data, losses, ctrl_c, record, bar, exact)
         args = (*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         guard, total, k = bool(self.check_finite), losses.shape[0], 0
+        if record is not None:
+            record._bind(self.dtype)
+            if not hasattr(self, "_forward"):
+                self._forward = {name: np.zeros(shape, self.dtype)
+                                 for name, shape in FORWARD.items()}
+            forward_args = (any(key in OUTPUTS for key in record._keys),
+                            *self._forward.values())
         while k < total and not ctrl_c.pressed:
             n = min(self._slice, total - k)
             t = _clock()
-            done = _span(*args, k, k + n, guard)
+            if record is None:
+                done = _span(*args, k, k + n, guard)
+            else:
+                g = self.step_count
+                n = record._reserve(g, n, record._rows(g, total - k) if exact else None)
+                done = _span_record(*args, k, k + n, guard, g, record.every, *forward_args,
+                                    *record._args())
+                record._done(g, done - k)
             t = _clock() - t
             self.step_count += done - k
+            if bar is not None:
+                _tick(bar, losses[k:done])
             k = done
             if guard and not math.isfinite(losses[k - 1]):
                 return k, "diverged"
@@ -618,7 +883,8 @@ class Integrator:
             return DivergenceError(self.step_count - 1, steps - 1, losses)
         return Interrupted(steps, self.step_count, losses, unapplied)
 
-    def run_stream(self, samples, *, chunk=1024, on_chunk=None):
+    def run_stream(self, samples, *, chunk=1024, on_chunk=None, record=None, every=None,
+                   progress=None):
         """Learn from an iterable of per-step samples (u, y), of any length.
 
         A sample is a tuple (or list) of one array per name, or the array itself when
@@ -626,20 +892,40 @@ class Integrator:
         the field and the sample's index, after the samples before it were applied),
         copied into fixed chunk buffers, and each chunk runs in compiled code, so memory
         does not grow with the stream. on_chunk(losses) sees each chunk's losses (a
-        reused array: copy what you keep). Returns the step count of this call. Ctrl-C
-        raises Interrupted and a non-finite loss DivergenceError (see run()).
+        reused array: copy what you keep). Returns the step count of this call; with
+        record=keys, (step count, Recorder). Ctrl-C raises Interrupted and a non-finite
+        loss DivergenceError (see run()); what was recorded before stays recorded.
+
+        record, every, progress: as in run(). Memory grows only by the rows recorded
+        (blocks of about 256 kB, allocated as rows arrive), never per step; for an
+        endless stream pass Recorder(keys, every, last=N): the newest N rows, in memory
+        allocated once. The bar counts steps (its total is len(samples) when known).
         """
         names = list(_DATA.items())
+        recorder = self._recorder(record, every)
         buffers = [np.zeros((chunk,) + shape, self.dtype) for _, shape in names]
         losses = np.zeros(chunk, np.float64)
         self._check_frozen(3)
+        try:
+            total = len(samples)
+        except TypeError:
+            total = None
+        bar, owned = _progress_bar(progress, total)
+        try:
+            steps = self._stream(samples, chunk, on_chunk, names, buffers, losses, recorder, bar)
+        finally:
+            if owned:
+                bar.close()
+        return (steps, recorder) if recorder is not None and record is not recorder else steps
+
+    def _stream(self, samples, chunk, on_chunk, names, buffers, losses, recorder, bar):
         steps, filled = 0, 0
 
         def flush(n, ctrl_c):
             nonlocal steps
             part = losses[:n]
             done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part,
-                                    ctrl_c)
+                                    ctrl_c, recorder, bar)
             steps += done
             if on_chunk is not None and done:
                 on_chunk(part[:done])
@@ -693,25 +979,62 @@ class Integrator:
             out.append(a)
         return out
 
-    def run(self, u, y):
+    def run(self, u, y, *, record=None, every=None, progress=None):
         """Steps over streams of shape (T, n), one row per step; returns the T losses.
+
+        losses[k] is the loss of step k measured before its update: each sample is
+        first a test of the learner as it stands, then a lesson (progressive, or
+        test-then-train, validation), so the losses are out-of-sample errors.
+
+        record: keys of RECORD (e.g. ["loss", "h", "|W1|"]) to record every `every`
+        steps (default 1) in the compiled loop; run then returns (losses, Recorder).
+        Or a Recorder, which is filled (rows accumulate across calls) and run returns
+        the losses alone. Each row holds what step g reads before its update, at the
+        steps g of the learner's count with (g + 1) % every == 0 (T // every rows from
+        step_count 0); its "loss" is the loss of step g, not a window mean (Recorder).
+
+        progress: a tqdm bar showing steps/s and the mean loss of the latest slice,
+        updated between compiled slices. None: on when stderr is a terminal and tqdm is
+        installed (off in CI, pipes and Jupyter, whose stderr is no terminal); True: on
+        (ImportError without tqdm); a dict: tqdm options (file=, desc=, ...); or a bar
+        of yours, advanced and left open.
 
         Ctrl-C stops it between two steps within a fraction of a second: Interrupted
         (a KeyboardInterrupt) says how many steps were applied and carries their
         losses. With check_finite, the first loss that is not finite raises
-        DivergenceError (that step applied)."""
-        return self._run((u, y,))
+        DivergenceError (that step applied). Rows recorded before either are kept."""
+        return self._run((u, y,), record, every, progress)
 
-    def _run(self, values):
+    def _run(self, values, record=None, every=None, progress=None):
+        recorder = self._recorder(record, every)
         self._check_frozen()
         data = self._data(values, _DATA, stream=True)
         losses = np.empty(data[0].shape[0] if data else 0, np.float64)
         if any(d.shape[0] != losses.shape[0] for d in data):
             raise ValueError("all streams must have the same length")
-        done, why = self._drive(data, losses)
+        bar, owned = _progress_bar(progress, losses.shape[0])
+        try:
+            done, why = self._drive(data, losses, None, recorder, bar, exact=True)
+        finally:
+            if owned:
+                bar.close()
         if why:
             raise self._stopped(why, done, losses[:done].copy())
-        return losses
+        return (losses, recorder) if recorder is not None and record is not recorder else losses
+
+    @staticmethod
+    def _recorder(record, every):
+        """The Recorder that record= asks for (None if none)."""
+        if record is None:
+            if every is not None:
+                raise TypeError("every= says how often to record: give record= too")
+            return None
+        if isinstance(record, Recorder):
+            if every is not None and every != record.every:
+                raise ValueError(f"every = {every!r}, but the Recorder records every "
+                                 f"{record.every} steps")
+            return record
+        return Recorder(record, 1 if every is None else every)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self):

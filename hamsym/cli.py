@@ -4,6 +4,7 @@
     hamsym generate SPEC -o DIR           write the integrator module, print its path
     hamsym check SPEC                     one generated step against PyTorch autograd
     hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
+        [--record loss,h1 --every 100] [--progress]
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ def parser():
     r.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint")
     r.add_argument("--chunk", type=int, default=4096, help="samples per compiled call")
     r.add_argument("--steps", type=int, help="stop after this many samples")
+    r.add_argument("--record", metavar="KEYS", help="comma-separated keys to record into "
+                   "record.npz, e.g. loss,o,h1,'|W1|' (the loss, outputs, states, weights, "
+                   "weight norms; an unknown key lists the valid ones)")
+    r.add_argument("--every", type=int, metavar="N", help="record every N steps (default 1)")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (needs tqdm); default: when stderr is a "
+                        "terminal")
     r.set_defaults(func=cmd_run)
     return p
 

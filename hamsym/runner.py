@@ -5,11 +5,14 @@ previous runs' included when resuming) and checkpoint.npz, written by the
 Integrator's own `save` (weights, states, costates, hyperparameters, step count and
 the module's SPEC_HASH; written whole or not at all). `--resume` reads it back with
 `Integrator.restore`, which refuses a checkpoint of another network or schedule,
-and skips the samples already learned.
+and skips the samples already learned. `--record KEYS --every N` writes record.npz
+(one array per key and "step", rows as the module's Recorder takes them; a resumed
+run keeps the earlier rows), `--progress` shows one bar over the whole run.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from .spec import integrator, load_spec
 
 CHECKPOINT = "checkpoint.npz"
 LOSSES = "losses.npy"
+RECORD = "record.npz"
 
 
 def run_spec(args):
@@ -41,18 +45,55 @@ def run_spec(args):
     previous = previous[:done]
     losses = [previous]
     steps = done
-    for block in blocks:
-        losses.append(learner.run(*block))
-        steps += len(losses[-1])
+    if args.every is not None and not args.record:
+        raise ValueError("--every says how often to record: give --record too")
+    recorder = module.Recorder(args.record.split(","), args.every or 1) if args.record else None
+    total = _length(args.stream, done, args.steps)
+    try:
+        bar, owned = module._progress_bar(args.progress, total)
+    except ImportError as err:
+        print(f"hamsym run: {err}", file=sys.stderr)
+        return 3
+    try:
+        for block in blocks:
+            losses.append(learner.run(*block, record=recorder,
+                                      progress=False if bar is None else bar))
+            steps += len(losses[-1])
+    finally:
+        if owned:
+            bar.close()
     all_losses = np.concatenate(losses)
     np.save(out / LOSSES, all_losses)
     learner.save(out / CHECKPOINT)
+    if recorder is not None:
+        _save_record(out / RECORD, recorder, done if args.resume else None)
     new = all_losses[done:]
     tail = new[-max(1, len(new) // 10):] if len(new) else new
     print(f"{spec.network.name}: steps {done} -> {steps}; mean loss of the last "
           f"{len(tail)} steps {tail.mean() if len(tail) else float('nan'):.6g}")
-    print(f"losses: {out / LOSSES}\ncheckpoint: {out / CHECKPOINT}")
+    print(f"losses: {out / LOSSES}\ncheckpoint: {out / CHECKPOINT}" +
+          (f"\nrecord: {out / RECORD} ({recorder.rows} new rows)" if recorder is not None else ""))
     return 0
+
+
+def _length(path, done, limit):
+    """Steps this run will take, when cheap to know (a .npy table), else None."""
+    if Path(path).suffix.lower() != ".npy":
+        return limit
+    rows = max(0, np.load(path, mmap_mode="r").shape[0] - done)
+    return rows if limit is None else min(rows, limit)
+
+
+def _save_record(path, recorder, done):
+    """record.npz: the recorder's arrays; resuming (done steps), the rows of the earlier
+    run before step `done` come first when it recorded the same keys."""
+    arrays = dict(recorder)
+    if done is not None and path.exists():
+        with np.load(path) as old:
+            if sorted(old.files) == sorted(arrays):
+                keep = old["step"] < done
+                arrays = {k: np.concatenate([old[k][keep], a]) for k, a in arrays.items()}
+    np.savez(path, **arrays)
 
 
 def _skip(blocks, n):

@@ -82,11 +82,24 @@ def test_run_and_resume_equal_one_run(work):
     table = np.hstack([U, np.tanh(np.roll(U, 1, axis=0)[:, :1])])   # y_k = tanh(u_{k-1}[0])
     np.savetxt(work / "s.csv", table, delimiter=",", header="u0,u1,y", comments="")
     np.save(work / "s.npy", table)
-    hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--chunk", "700", cwd=work)
-    hamsym("run", "rnn.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", cwd=work)
-    out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts",
+    record = ("--record", "loss,x,o,|A|", "--every", "10")
+    bar = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--chunk", "700",
+                 *record, "--progress", cwd=work).stderr
+    assert "3000/3000" in bar and "loss=" in bar, bar        # one bar over the whole run
+    hamsym("run", "rnn.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", *record,
+           cwd=work)
+    out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts", *record,
                  "--resume", "parts/checkpoint.npz", cwd=work).stdout
     assert "steps 1234 -> 3000" in out
+    with np.load(work / "whole/record.npz") as a, np.load(work / "parts/record.npz") as b:
+        assert sorted(a.files) == sorted(b.files) == sorted(["step", "loss", "x", "o", "|A|"])
+        assert a["x"].shape == (300, 8)
+        for key in a.files:                                   # resumed: the rows of one run
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        np.testing.assert_array_equal(a["loss"], np.load(work / "whole/losses.npy")[9::10])
+    bad = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--record", "h9",
+                 cwd=work, ok=False)
+    assert bad.returncode == 2 and "cannot record 'h9': valid keys are 'loss', 'o'" in bad.stderr
     other = hamsym("run", "mlp.toml", "--stream", "s.npy", "-o", "parts", "--resume",
                    "parts/checkpoint.npz", cwd=work, ok=False)
     assert other.returncode == 2 and "SPEC_HASH" in other.stderr   # another network's checkpoint
@@ -118,3 +131,25 @@ def test_readme_workbench_commands_parse():
         args = parser().parse_args(words[1:])
         assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
     compile(re.search(r"```python\n(.*?)```", section, re.S).group(1), "README.md", "exec")
+
+
+def test_readme_quick_start_is_five_commands_and_five_lines_of_python():
+    """Right after the install commands: five CLI lines that parse with the real parser
+    and name existing specs, and five lines of Python that compile."""
+    import re
+    import shlex
+
+    from hamsym.cli import parser
+    readme = (SPECS.parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Quick start"):]
+    section = section[:section.index("\n## ", 5)]
+    assert readme.index("## Install and test") < readme.index("## Quick start") < \
+        readme.index("## Example")
+    bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert len(bash) == 5 and len(python) == 5
+    for words in (shlex.split(line, comments=True) for line in bash):
+        if words[0] == "hamsym":
+            args = parser().parse_args(words[1:])
+            assert Path(SPECS.parent.parent, args.spec).exists(), args.spec
+    compile("\n".join(python), "README.md", "exec")

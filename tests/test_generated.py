@@ -16,7 +16,8 @@ import hamsym as hs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-EXAMPLE = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+EXAMPLE = next(block for block in re.findall(r"```python\n(.*?)```", README, re.S)
+               if 'hs.Network("readme_mlp")' in block)
 
 
 def readme_system():

@@ -33,6 +33,7 @@ from .distributed import plan as distributed_plan
 from .advance import lower_advance
 from .forward import lower_forward
 from .lower import storage_shape
+from .record import record_context
 from .step import lower_step
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
@@ -141,6 +142,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                               for c in distributed.channels],
         rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
     context.update(predict)
+    context.update(record_context(net, forward, outputs, forward_buffers, run_args, run_call,
+                                  lambda v: storage_shape(v.shape)))
     source = _template().render(context)
     return _stamp(source)
 
