@@ -1047,14 +1047,19 @@ def check_case(case, workdir, tag=""):
         for phase, T in (("run", case["run_T"]), ("run_stream", case["stream_T"])):
             if not T:
                 continue
-            wants, twins = [], []
+            wants, twins, seen = [], [], []
             for i in range(T):
+                seen.append(tv)                     # what step i reads
                 loss_want, tv = reference(t + i, tv)
                 loss_twin, twin = reference(t + i, twin)
                 wants.append(loss_want)
                 twins.append(loss_twin)
             try:
-                if phase == "run":
+                if phase == "run" and case.get("record"):
+                    keys = ["loss", *learner.states, *learner.weights]
+                    got, rec = learner.run(U[t:t + T], Y[t:t + T], record=keys)
+                    _compare_record(rec, shapes, seen, wants, twins)
+                elif phase == "run":
                     got = np.asarray(learner.run(U[t:t + T], Y[t:t + T]))
                 else:
                     chunks = []
@@ -1075,6 +1080,18 @@ def check_case(case, workdir, tag=""):
                     raise CaseFailure("wrong loss", f"{phase}: loss of step {i + 1} {got[i]!r} != {wants[i]!r}")
             t += T
     return "ok"
+
+
+def _compare_record(rec, spec_shapes, seen, wants, twins):
+    """run(record=...) rows against the reference's values before each step."""
+    for i, ref in enumerate(seen):
+        if not _close(rec["loss"][i], wants[i], SLACK * abs(wants[i] - twins[i]))[0]:
+            raise CaseFailure("wrong record", f"recorded loss {i}: {rec['loss'][i]!r} != {wants[i]!r}")
+        for key in ("x", "w"):
+            for name, want in ref[key].items():
+                got = rec[name][i].reshape(spec_shapes[name])
+                if not np.array_equal(got, want.numpy()) and not _close(got, want.numpy())[0]:
+                    raise CaseFailure("wrong record", f"recorded {name!r} at row {i}")
 
 
 def _exc_name(err):
