@@ -50,9 +50,10 @@ import math
 import warnings
 
 import numba
+import numba.extending
 import numpy as np
 
-SPEC_HASH = "d6e2cc619f6f4a05a8189f8387c0d5d7b2c61642df81b30dae06c01d1bf1f7a1"
+SPEC_HASH = "76a1d7aa3c8a8053d542767f3a1d5a3984404a5e105350c16b7870195f017092"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -268,6 +269,49 @@ def _predict(W1, b1, W2, b2, _in_u, gamma, beta, theta, theta_neurons, flip, del
         _advance(gamma, beta, theta, theta_neurons, flip, delta)
 
 
+# -- a learner's step from Python: its arrays bound once --------------------------------------
+# Integrator.step() passes the compiled code only the sample and two small tables built
+# when the learner's arrays or hyperparameters last changed: the data addresses of the
+# arrays of step() (in _BOUND order: table, key, storage shape) and the scalars. Unboxing
+# two dozen arrays per call would cost more than a small network's step.
+_BOUND = (('_weights', 'W1', (16, 4)), ('_weights', 'b1', (16,)), ('_weights', 'W2', (2, 16)), ('_weights', 'b2', (2,)), ('_costates', 'W1', (16, 4)), ('_costates', 'b1', (16,)), ('_costates', 'W2', (2, 16)), ('_costates', 'b2', (2,)), ('work', '_t0', (16,)), ('work', 'h', (16,)), ('work', '_t1', (2,)), ('work', '_t2', (2,)), ('work', '_t3', (16,)), ('work', 'dH_dh', (16,)), ('work', '_t4', (16,)), )
+
+
+@numba.extending.intrinsic
+def _pointer(typingctx, address, like):
+    """The integer address as a pointer to elements of like's dtype, for numba.carray."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return numba.types.CPointer(like.dtype)(address, like), codegen
+
+
+@numba.njit(**_JIT)
+def _bound_step(_addresses, _values, u, y):
+    """step() on the arrays at _addresses (_BOUND order) with the scalars _values."""
+    W1 = numba.carray(_pointer(_addresses[0], u), (16, 4))
+    b1 = numba.carray(_pointer(_addresses[1], u), (16,))
+    W2 = numba.carray(_pointer(_addresses[2], u), (2, 16))
+    b2 = numba.carray(_pointer(_addresses[3], u), (2,))
+    p_W1 = numba.carray(_pointer(_addresses[4], u), (16, 4))
+    p_b1 = numba.carray(_pointer(_addresses[5], u), (16,))
+    p_W2 = numba.carray(_pointer(_addresses[6], u), (2, 16))
+    p_b2 = numba.carray(_pointer(_addresses[7], u), (2,))
+    _t0 = numba.carray(_pointer(_addresses[8], u), (16,))
+    h = numba.carray(_pointer(_addresses[9], u), (16,))
+    _t1 = numba.carray(_pointer(_addresses[10], u), (2,))
+    _t2 = numba.carray(_pointer(_addresses[11], u), (2,))
+    _t3 = numba.carray(_pointer(_addresses[12], u), (16,))
+    dH_dh = numba.carray(_pointer(_addresses[13], u), (16,))
+    _t4 = numba.carray(_pointer(_addresses[14], u), (16,))
+    gamma = _values[0]
+    beta = _values[1]
+    theta = _values[2]
+    theta_neurons = _values[3]
+    flip = _values[4]
+    delta = _values[5]
+    return step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
+
+
 # -- the learner: checked inputs, checkpoints, clean interruption --------------------------
 import json as _json  # noqa: E402
 import os  # noqa: E402
@@ -335,7 +379,7 @@ def _fit(value, shape, dtype, what, copy):
     if a.shape != shape and not (len(shape) == 1 and a.shape in ((shape[0], 1), (1, shape[0]))):
         raise ValueError(f"{what} has shape {a.shape}, declared {shape}")
     if copy or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous \
-            or not a.flags.writeable:
+            or not a.flags.writeable or not a.flags.aligned:
         a = np.array(a, dtype=dtype, order="C").reshape(shape)
     return a
 
@@ -370,11 +414,14 @@ def _check_hyper(name, value):
 class _Fixed(dict):
     """A dict whose keys are fixed and whose values are checked when set."""
 
+    edition = 0     # counts the sets of all of them: a learner rebinds its step when it moves
+
     def _check(self, name, value):
         raise NotImplementedError
 
     def __setitem__(self, name, value):
         super().__setitem__(name, self._check(name, value))
+        _Fixed.edition += 1
 
     def update(self, *args, **kwargs):
         for name, value in dict(*args, **kwargs).items():
@@ -408,10 +455,16 @@ class _Arrays(_Fixed):
         super().__init__(values)
         self._what, self._declared, self._dtype = what, declared, dtype
 
+    replaced = 0    # counts the arrays set in all of them (and tables replaced whole)
+
     def _check(self, name, value):
         if name not in self._declared:
             raise KeyError(f"unknown {self._what} {name!r}; declared: {list(self._declared)}")
         return _fit(value, self._declared[name], self._dtype, f"{self._what} {name!r}", False)
+
+    def __setitem__(self, name, value):
+        super().__setitem__(name, value)
+        _Arrays.replaced += 1
 
 
 class _Hyper(_Fixed):
@@ -710,14 +763,19 @@ class Integrator:
 
     # the dicts are replaced only as a whole, with every name checked
     weights = property(lambda self: self._weights,
-                       lambda self, v: setattr(self, "_weights", self._whole("weight", WEIGHTS, v)))
+                       lambda self, v: self._replace("_weights", self._whole("weight", WEIGHTS, v)))
     states = property(lambda self: self._states,
-                      lambda self, v: setattr(self, "_states", self._whole("state", STATES, v)))
+                      lambda self, v: self._replace("_states", self._whole("state", STATES, v)))
     costates = property(lambda self: self._costates,
-                        lambda self, v: setattr(self, "_costates",
-                                                self._whole("costate", _COSTATES, v)))
+                        lambda self, v: self._replace("_costates",
+                                                      self._whole("costate", _COSTATES, v)))
     hyper = property(lambda self: self._hyper,
-                     lambda self, v: setattr(self, "_hyper", _Hyper(self._whole_hyper(v))))
+                     lambda self, v: self._replace("_hyper", _Hyper(self._whole_hyper(v))))
+
+    def _replace(self, table, value):
+        setattr(self, table, value)
+        _Fixed.edition += 1                     # step() binds the new table
+        _Arrays.replaced += 1
 
     def _whole(self, kind, declared, values):
         if isinstance(values, _Arrays) and values._declared is declared and \
@@ -778,18 +836,54 @@ class Integrator:
             out.append(a.reshape(want))
         return out
 
+    # what step() passes the compiled code, brought up to date by _bind()
+    _edition = _replaced = -1                   # _Fixed.edition, _Arrays.replaced then
+    _held = _addresses = _values = _scaled = None
+
     def step(self, u, y):
         """One step on one sample; returns the loss before the update."""
-        return self._step((u, y,))
-
-    def _step(self, values):
-        self._check_frozen()
-        data = self._data(values, _DATA, stream=False)
-        loss = float(step(*self._arrays(), *data, *self._scalars(), *self.work.values()))
+        if self._edition != _Fixed.edition:     # first step, or an array or value was set
+            self._bind()
+        _dtype = self.dtype
+        if not (type(u) is np.ndarray and u.dtype is _dtype and u.shape == (4,) and u.flags.c_contiguous and
+                type(y) is np.ndarray and y.dtype is _dtype and y.shape == (2,) and y.flags.c_contiguous):
+            u, y = self._data((u, y), _DATA, stream=False)
+        loss = _bound_step(self._addresses, self._values, u, y)
         self.step_count += 1
         if self.check_finite and not math.isfinite(loss):
             raise DivergenceError(self.step_count - 1, 0, np.array([loss]))
         return loss
+
+    def _bind(self):
+        """Bring what step() passes the compiled code up to date: the data addresses of
+        the arrays in the learner's tables (held, so that they outlive the table) when an
+        array was set anywhere, the scalars when a hyperparameter was (warning, as run()
+        does, if that froze the weights)."""
+        edition, replaced = _Fixed.edition, _Arrays.replaced
+        if self._replaced != replaced:
+            if self._held is None:
+                self._held = [None] * len(_BOUND)
+                self._addresses = np.zeros(len(_BOUND), np.intp)
+                self._like = np.zeros(0, self.dtype)
+            for i, (table, name, shape) in enumerate(_BOUND):
+                a = getattr(self, table)[name]
+                if a is self._held[i]:
+                    continue
+                # checked when set; this sees arrays put in around the checks: the
+                # compiled step writes through these addresses, trusting shape and dtype
+                if not (type(a) is np.ndarray and a.dtype == self.dtype and a.shape == shape
+                        and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned):
+                    raise TypeError(f"{table.lstrip('_')}[{name!r}] is not a writable, aligned, "
+                                    f"C-ordered {self.dtype} array of shape {shape}; assign "
+                                    "arrays through the learner's dicts, which check them")
+                self._held[i] = a
+                self._addresses[i] = a.ctypes.data
+            self._replaced = replaced
+        if self._values is None or self._scaled is not self._hyper.scalars:
+            self._check_frozen()
+            self._values = np.array(self._scalars(), np.float64)
+            self._scaled = self._hyper.scalars
+        self._edition = edition
 
     def forward(self, u):
         """What the network computes now: {instant name: array}, for the given inputs

@@ -144,6 +144,8 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     context.update(predict)
     context.update(record_context(net, forward, outputs, forward_buffers, run_args, run_call,
                                   lambda v: storage_shape(v.shape)))
+    context.update(_bound_context(net, system.costates, step_args, data, scalars,
+                                  code.buffers))
     source = _template().render(context)
     return _stamp(source)
 
@@ -163,6 +165,31 @@ def _predict_context(net, forward, outputs, forward_buffers, advance, advance_bu
     return dict(advance=advance, advance_buffers=_ordered_dict_repr(advance_buffers),
                 predict_args=", ".join(args), forward_call=call(forward),
                 advance_call=call(advance), recorded=recorded)
+
+
+def _bound_context(net, costates, step_args, data, scalars, buffers):
+    """What the template needs for a learner's bound step (see _bound_step): each
+    argument of step(), in step_args order, as the kernel gets it: an array from the
+    learner's tables ("_weights", "_states", "_costates" or "work": table, key, storage
+    shape), a sample array, or a scalar (its index in the scalars)."""
+    tables = {}
+    for kind, table in (("weight", "_weights"), ("state", "_states")):
+        for v in net.of_kind(kind):
+            tables[v.name] = (table, v.name, storage_shape(v.shape))
+            tables[costates[v].name] = ("_costates", v.name, storage_shape(v.shape))
+    tables.update((name, ("work", name, shape)) for name, shape in buffers.items())
+    data = [(d.name, storage_shape(d.shape)) for d in data]
+    like = data[0][0] if data else "_like"    # an array of the learner's dtype
+    bound = [(arg, tables[arg]) for arg in step_args if arg in tables]
+    missing = set(step_args) - set(tables) - {d for d, _ in data} - set(scalars)
+    assert not missing, f"step() arguments of no known kind: {missing}"
+    return dict(
+        bound_table="(" + "".join(f"({t!r}, {k!r}, {s!r}), " for _, (t, k, s) in bound) + ")",
+        bound_args=", ".join(["_addresses", "_values"] + [n for n, _ in data] +
+                             ([] if data else ["_like"])),
+        bound_views=[(arg, i, like, s) for i, (arg, (_, _, s)) in enumerate(bound)],
+        bound_scalars=list(enumerate(scalars)),
+        bound_data=data)
 
 
 def _stamp(source):
