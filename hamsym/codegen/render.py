@@ -30,6 +30,7 @@ from ..expr import Add, add, scale
 from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
 from .distributed import plan as distributed_plan
+from .ensemble import ensemble_context
 from .advance import lower_advance
 from .forward import lower_forward
 from .lower import storage_shape
@@ -141,6 +142,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                               for c in distributed.channels],
         rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
     context.update(predict)
+    context.update(ensemble_context(system, step_args))
     source = _template().render(context)
     return _stamp(source)
 
