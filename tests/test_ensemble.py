@@ -127,12 +127,18 @@ def test_learners_are_copies_and_ensembles_are_built_from_integrators(modules):
     for i, one in enumerate(learners):
         assert np.array_equal(losses[i], one.run(U, Y))
         _assert_same(ensemble, i, one)
+    ensemble.hyper["beta"] = [0.2, 0.4, 0.2]                # checked, and used from now on
+    for one, beta in zip(learners, (0.2, 0.4, 0.2)):
+        one.hyper["beta"] = beta
+    losses = ensemble.run(U[:9], Y[:9])
+    for i, one in enumerate(learners):
+        assert np.array_equal(losses[i], one.run(U[:9], Y[:9]))
     copy = ensemble[-1]
-    assert isinstance(copy, mod.Integrator) and copy.hyper["beta"] == 0.3
+    assert isinstance(copy, mod.Integrator) and copy.hyper["beta"] == 0.2
     _assert_same(ensemble, 2, copy)
     copy.weights["W1"][...] = 0.0
     assert not np.array_equal(ensemble.weights["W1"][2], copy.weights["W1"])
-    assert [one.step_count for one in ensemble] == [30, 30, 37]
+    assert [one.step_count for one in ensemble] == [39, 39, 46]
     with pytest.raises(IndexError, match="3 learners"):
         ensemble.learner(3)
     with pytest.raises(TypeError, match="not an Integrator"):
