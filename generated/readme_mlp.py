@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "03ed4c17b2d48e753420498a4c98116cdd6b1b843cd0034706aea05b3c4ae26f"
+SPEC_HASH = "7775eccda07725c1e5d30dee19cd7f1950a90aebfcde50b9b75d0763817be768"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -787,26 +787,26 @@ _ENSEMBLE_ROLES = (('weights', 'W1'), ('weights', 'b1'), ('weights', 'W2'), ('we
 
 
 @numba.njit(parallel=True, **_JIT)
-def _ensemble_span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, _active, _done, _start, _stop, _guard):
-    """Rows _start.._stop-1, one step each, for every learner i with _active[i], the
+def _ensemble_span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, __active, __done, _start, _stop, _guard):
+    """Rows _start.._stop-1, one step each, for every learner i with __active[i], the
     learners in parallel: step() on learner i's rows, losses[i, k] its loss. A stream of
     shape (K, T, n) gives learner i its row i; one of shape (1, T, n) is shared. With
     _guard, a learner stops after its first step whose loss is not finite and is marked
-    inactive. _done[i]: the row after learner i's last step."""
-    for _i in numba.prange(losses.shape[0]):
-        _d = _start
-        if _active[_i]:
-            _s0 = _i % u_stream.shape[0]
-            _s1 = _i % y_stream.shape[0]
-            _d = _stop
-            for _k in range(_start, _stop):
-                _l = step(W1[_i], b1[_i], W2[_i], b2[_i], p_W1[_i], p_b1[_i], p_W2[_i], p_b2[_i], u_stream[_s0, _k], y_stream[_s1, _k], gamma[_i], beta[_i], theta[_i], theta_neurons[_i], flip[_i], delta[_i], _t0[_i], h[_i], _t1[_i], _t2[_i], _t3[_i], dH_dh[_i], _t4[_i])
-                losses[_i, _k] = _l
-                if _guard and not math.isfinite(_l):
-                    _active[_i] = False
-                    _d = _k + 1
+    inactive. __done[i]: the row after learner i's last step."""
+    for __i in numba.prange(losses.shape[0]):
+        __d = _start
+        if __active[__i]:
+            __s0 = __i % u_stream.shape[0]
+            __s1 = __i % y_stream.shape[0]
+            __d = _stop
+            for __k in range(_start, _stop):
+                __l = step(W1[__i], b1[__i], W2[__i], b2[__i], p_W1[__i], p_b1[__i], p_W2[__i], p_b2[__i], u_stream[__s0, __k], y_stream[__s1, __k], gamma[__i], beta[__i], theta[__i], theta_neurons[__i], flip[__i], delta[__i], _t0[__i], h[__i], _t1[__i], _t2[__i], _t3[__i], dH_dh[__i], _t4[__i])
+                losses[__i, __k] = __l
+                if _guard and not math.isfinite(__l):
+                    __active[__i] = False
+                    __d = __k + 1
                     break
-        _done[_i] = _d
+        __done[__i] = __d
 
 
 class DivergenceWarning(RuntimeWarning):

@@ -2,9 +2,9 @@
 
 The ensemble kernel calls the module's own `step` on learner i's views: every array
 argument of step (weights, costates, states, work buffers) is stacked along a
-leading learner axis and indexed `[_i]`, every hyperparameter or param is a (K,)
-array indexed `[_i]`, and every input or target stream is indexed
-`[_s<j>, _k]`, where `_s<j>` is the learner's own row of a (K, T, n) stream or
+leading learner axis and indexed `[__i]`, every hyperparameter or param is a (K,)
+array indexed `[__i]`, and every input or target stream is indexed
+`[__s<j>, __k]`, where `__s<j>` is the learner's own row of a (K, T, n) stream or
 row 0 of a shared (1, T, n) one. Everything is derived from step's argument list,
 so the kernel follows step when step's arguments change.
 """
@@ -31,9 +31,10 @@ def ensemble_context(system, step_args):
         roles[name] = ("hyper", name)
     for name in step_args:
         roles.setdefault(name, ("work", name))          # the step's work buffers
-    streams = {d: f"_s{j}" for j, d in enumerate(d for d in step_args if d in data)}
+    # the kernel's own names start with '__': generated and declared names never do
+    streams = {d: f"__s{j}" for j, d in enumerate(d for d in step_args if d in data)}
     args = [f"{a}_stream" if a in streams else a for a in step_args]
-    call = [f"{a}_stream[{streams[a]}, _k]" if a in streams else f"{a}[_i]" for a in step_args]
+    call = [f"{a}_stream[{streams[a]}, __k]" if a in streams else f"{a}[__i]" for a in step_args]
     return dict(ensemble_args=", ".join(args), ensemble_call=", ".join(call),
                 ensemble_rows=[(row, f"{d}_stream") for d, row in streams.items()],
                 ensemble_roles=repr(tuple(roles[a] for a in step_args)))
