@@ -3,6 +3,7 @@ bit for bit (np.array_equal) with a single Integrator of the same seed and
 hyperparameters run over the same stream; divergence of one learner leaves the
 others untouched; checkpoints, copies and sweeps."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -157,10 +158,13 @@ def test_save_and_restore_continue_bit_identically(modules, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ens.npz"]   # no temporary left
     back = mod.Ensemble.restore(path)
     assert back.hyper == half.hyper and back.seeds == tuple(SEEDS)
+    twin = pickle.loads(pickle.dumps(half))                 # a pickle: the same state
+    twin.run(*(d[:, 20:] for d in data))
     back.run(*(d[:, 20:] for d in data))
     for kind in ("weights", "states", "costates"):
         for name, a in getattr(whole, kind).items():
             assert np.array_equal(getattr(back, kind)[name], a)
+            assert np.array_equal(getattr(twin, kind)[name], a)
     assert back.step_count.tolist() == [50] * 3
     assert np.array_equal(back.recent_loss(), whole.recent_loss())
     with pytest.raises(ValueError, match="SPEC_HASH"):
