@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "7775eccda07725c1e5d30dee19cd7f1950a90aebfcde50b9b75d0763817be768"
+SPEC_HASH = "b350959ceca0c8169a80fac278e84d747bfb4b593de79eedc38f579b77e5a5bb"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -1134,24 +1134,49 @@ class Ensemble:
         return ensemble
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def save(self, path):
-        """Write the whole ensemble to one .npz file (written whole or not at all): the
-        (K, ...) arrays, hyperparameters, step counts, seeds, divergence, the recent losses,
-        dtype and this module's SPEC_HASH. Ensemble.restore(path) reads it back."""
+    def _state(self):
+        """Everything that makes this ensemble: JSON-able metadata and the arrays (copies)."""
         meta = dict(kind="ensemble", K=self.K, hyper={n: list(v) for n, v in self._hyper.items()},
                     step_count=self._step_count.tolist(), diverged=self._diverged.tolist(),
                     diverged_at=self._diverged_at.tolist(), dtype=self.dtype.name,
                     check_finite=bool(self.check_finite), recent=self.recent,
                     seeds=[int(s) if isinstance(s, (int, np.integer)) else None
-                           for s in self.seeds],
-                    spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
-        arrays = {f"{kind}.{name}": a for kind in ("weights", "states", "costates")
+                           for s in self.seeds])
+        arrays = {f"{kind}.{name}": a.copy() for kind in ("weights", "states", "costates")
                   for name, a in getattr(self, kind).items()}
+        arrays["_recent"] = self._recent.copy()
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, meta, arrays):
+        given = {kind: {key.split(".", 1)[1]: a for key, a in arrays.items()
+                        if key.startswith(kind + ".")}
+                 for kind in ("weights", "states", "costates")}
+        ensemble = cls(meta["K"], seeds=meta["seeds"], dtype=meta["dtype"],
+                       check_finite=meta["check_finite"], recent=meta["recent"],
+                       **given, **meta["hyper"])
+        ensemble._step_count[:] = meta["step_count"]
+        ensemble._diverged[:] = meta["diverged"]
+        ensemble._diverged_at[:] = meta["diverged_at"]
+        ensemble._recent = np.array(arrays["_recent"], np.float64)
+        return ensemble
+
+    def __reduce__(self):
+        # a copy or a pickle rebuilds the ensemble by this module's name (so unpickling
+        # needs the module imported, as in a forked worker); files: save() and restore()
+        return _restore_ensemble, self._state()
+
+    def save(self, path):
+        """Write the whole ensemble to one .npz file (written whole or not at all): the
+        (K, ...) arrays, hyperparameters, step counts, seeds, divergence, the recent losses,
+        dtype and this module's SPEC_HASH. Ensemble.restore(path) reads it back."""
+        meta, arrays = self._state()
+        meta.update(spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
         path = os.fspath(path)
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                np.savez(fh, _meta=np.array(_json.dumps(meta)), _recent=self._recent, **arrays)
+                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -1170,18 +1195,12 @@ class Ensemble:
                     "dtype or hamsym version")
             if meta.get("kind") != "ensemble":
                 raise ValueError(f"{path} holds one learner: use Integrator.restore")
-            arrays = {kind: {key.split(".", 1)[1]: f[key] for key in f.files
-                             if key.startswith(kind + ".")}
-                      for kind in ("weights", "states", "costates")}
-            recent = f["_recent"]
-        ensemble = cls(meta["K"], seeds=meta["seeds"], dtype=meta["dtype"],
-                       check_finite=meta["check_finite"], recent=meta["recent"],
-                       **arrays, **meta["hyper"])
-        ensemble._step_count[:] = meta["step_count"]
-        ensemble._diverged[:] = meta["diverged"]
-        ensemble._diverged_at[:] = meta["diverged_at"]
-        ensemble._recent = np.array(recent, np.float64)
-        return ensemble
+            arrays = {key: f[key] for key in f.files if key != "_meta"}
+        return cls._from_state(meta, arrays)
+
+
+def _restore_ensemble(meta, arrays):
+    return Ensemble._from_state(meta, arrays)
 
 
 # -- distributed run (MPI): not for this scheme ---------------------------------------------
