@@ -14,10 +14,13 @@ repeated (best of --repeats):
 and prints K*T learner-steps per second for each and their ratio. T is chosen so that
 each measurement takes about --budget seconds. Before timing it checks that both give
 the same losses (they are bit-identical). The ratio can at best approach the number
-of threads Numba uses (printed): on a machine shared with other jobs it is lower.
+of threads Numba uses (printed): on a machine shared with other jobs it is lower. A
+machine check before and after (a trivially parallel loop on all threads against one)
+shows how much parallel speed-up the machine offered at the time.
 """
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -39,6 +42,29 @@ def best_of(repeats, fn):
     return min(times)
 
 
+@numba.njit(parallel=True)
+def _spin(out, n):
+    """Independent arithmetic per thread: what 'parallel' can give on this machine now."""
+    for i in numba.prange(out.shape[0]):
+        s = 0.0
+        for k in range(n):
+            s += math.sin(k * 1e-3 + i)
+        out[i] = s
+
+
+def free_cores(threads, repeats=3):
+    """Speed-up of a trivially parallel loop on all threads over one thread (best times)."""
+    out = np.zeros(threads * 4)
+    _spin(out, 10)
+    one, all_ = [], []
+    for _ in range(repeats):
+        numba.set_num_threads(1)
+        one.append(best_of(1, lambda: _spin(out, 400_000)))
+        numba.set_num_threads(threads)
+        all_.append(best_of(1, lambda: _spin(out, 400_000)))
+    return min(one) / min(all_)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--K", type=int, nargs="+", default=[1, 2, 8, 64])
@@ -53,6 +79,8 @@ def main():
 def measure(args, out):
     print(f"numba {numba.__version__}, numba.get_num_threads() = {numba.get_num_threads()}")
     threads = numba.get_num_threads()
+    print(f"machine check: a trivially parallel loop runs {free_cores(threads):.2f}x faster on "
+          f"{threads} threads than on 1 (the most the ensemble can gain now)")
     print("learner-steps per second: the ensemble on all threads, on 1 thread, and K "
           "sequential Integrator.run calls; ratios to sequential")
     print(f"{'network':>16} {'K':>4} {'T':>7} {'ensemble':>12} {'ens 1 thr':>12} "
@@ -84,7 +112,8 @@ def measure(args, out):
             ens, one, seq = (K * T / min(t) for t in (t_ens, t_one, t_seq))
             print(f"{'-'.join(map(str, sizes)):>16} {K:>4} {T:>7} {ens:>12,.0f} {one:>12,.0f} "
                   f"{seq:>12,.0f} {ens / seq:>9.2f} {one / seq:>9.2f}", flush=True)
-    print(f"numba.threading_layer() = {numba.threading_layer()}")
+    print(f"numba.threading_layer() = {numba.threading_layer()}; machine check again: "
+          f"{free_cores(numba.get_num_threads()):.2f}x")
     return 0
 
 

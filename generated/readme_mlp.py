@@ -52,7 +52,7 @@ import warnings
 import numba
 import numpy as np
 
-SPEC_HASH = "b350959ceca0c8169a80fac278e84d747bfb4b593de79eedc38f579b77e5a5bb"
+SPEC_HASH = "20adbe1efe4f74111c54e929d4d57baf77d03597792a10157f811c53a981eb24"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -782,6 +782,11 @@ class Integrator:
 
 import operator as _operator  # noqa: E402
 
+# Seconds of compiled work between two looks for Ctrl-C. Longer than an Integrator's
+# slice: every learner's arrays pass through the cache once per slice (64 learners of
+# 64-256-256-10: 90 MB, about 9 ms), a cost that a 50 ms slice would feel.
+_ENSEMBLE_SLICE = 0.2
+
 # step()'s arguments in order: (kind, key), kind in weights, costates, states, data, hyper, work
 _ENSEMBLE_ROLES = (('weights', 'W1'), ('weights', 'b1'), ('weights', 'W2'), ('weights', 'b2'), ('costates', 'W1'), ('costates', 'b1'), ('costates', 'W2'), ('costates', 'b2'), ('data', 'u'), ('data', 'y'), ('hyper', 'gamma'), ('hyper', 'beta'), ('hyper', 'theta'), ('hyper', 'theta_neurons'), ('hyper', 'flip'), ('hyper', 'delta'), ('work', '_t0'), ('work', 'h'), ('work', '_t1'), ('work', '_t2'), ('work', '_t3'), ('work', 'dH_dh'), ('work', '_t4'))
 
@@ -910,7 +915,7 @@ class Ensemble:
         if self.recent < 1:
             raise ValueError(f"recent = {recent}: keep at least one loss per learner")
         self._recent = np.zeros((K, 0), np.float64)
-        self._slice = 16                        # steps per compiled slice, adapted to _SLICE
+        self._slice = 16                        # steps per slice, adapted to _ENSEMBLE_SLICE
 
     def _stacked(self, kind, declared, values, default):
         values = dict(values or {})
@@ -985,7 +990,8 @@ class Ensemble:
     def _streams(self, values):
         """{name: C-ordered stream of shape (1, T, ...) (shared) or (K, T, ...)}."""
         if len(values) != len(_DATA):
-            raise TypeError(f"expected {len(_DATA)} streams ({', '.join(_DATA)}), got {len(values)}")
+            raise TypeError(f"expected {len(_DATA)} streams ({', '.join(_DATA)}), "
+                            f"got {len(values)}")
         out, length = {}, None
         for value, (name, shape) in zip(values, _DATA.items()):
             a = np.ascontiguousarray(_real(value, name), dtype=self.dtype)
@@ -1027,8 +1033,9 @@ class Ensemble:
         return losses
 
     def _drive(self, data, losses, ctrl_c=None):
-        """The rows of the streams in compiled slices of about _SLICE seconds, looking for
-        Ctrl-C between slices and recording divergence. Returns (rows done, Ctrl-C?)."""
+        """The rows of the streams in compiled slices of about _ENSEMBLE_SLICE seconds,
+        looking for Ctrl-C between slices and recording divergence. Returns (rows done,
+        Ctrl-C?)."""
         if ctrl_c is None:
             with _CtrlC() as ctrl_c:
                 return self._drive(data, losses, ctrl_c)
@@ -1055,7 +1062,7 @@ class Ensemble:
                 self._diverged |= new
                 self._step_count += done - k
                 k += n
-                self._slice = max(1, min(4 * n, int(n * _SLICE / t) if t > 0 else 4 * n))
+                self._slice = max(1, min(4 * n, int(n * _ENSEMBLE_SLICE / t) if t > 0 else 4 * n))
         finally:
             numba.set_num_threads(threads)
         self._recent = np.concatenate([self._recent, losses[:, max(0, k - self.recent):k]],
