@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "76a1d7aa3c8a8053d542767f3a1d5a3984404a5e105350c16b7870195f017092"
+SPEC_HASH = "5bc12474eccb361f091186935267dd9e58bd86bb764309d8f4dc6a942593abbc"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -1187,6 +1187,444 @@ class Integrator:
         return eval, ("exec(_SOURCE) or _revive(*_ARGS)",
                       {"_SOURCE": _REVIVE, "_ARGS": (os.path.abspath(__file__), __name__,
                                                      SPEC_HASH, self._state())})
+
+
+# -- many learners at once ------------------------------------------------------------------
+#
+# Ensemble stacks K learners along a leading axis (weights, states, costates and work
+# buffers (K, ...), each hyperparameter a (K,) array) and steps them in one compiled
+# call whose outer loop, over the learners, is spread over Numba's threads. Learner i
+# runs the very step() kernel an Integrator runs, on views of its own rows, so it
+# computes bit for bit what the Integrator of the same seed and hyperparameters would.
+
+import operator as _operator  # noqa: E402
+
+# Seconds of compiled work between two looks for Ctrl-C. Longer than an Integrator's
+# slice: every learner's arrays pass through the cache once per slice (64 learners of
+# 64-256-256-10: 90 MB, about 9 ms), a cost that a 50 ms slice would feel.
+_ENSEMBLE_SLICE = 0.2
+
+# step()'s arguments in order: (kind, key), kind in weights, costates, states, data, hyper, work
+_ENSEMBLE_ROLES = (('weights', 'W1'), ('weights', 'b1'), ('weights', 'W2'), ('weights', 'b2'), ('costates', 'W1'), ('costates', 'b1'), ('costates', 'W2'), ('costates', 'b2'), ('data', 'u'), ('data', 'y'), ('hyper', 'gamma'), ('hyper', 'beta'), ('hyper', 'theta'), ('hyper', 'theta_neurons'), ('hyper', 'flip'), ('hyper', 'delta'), ('work', '_t0'), ('work', 'h'), ('work', '_t1'), ('work', '_t2'), ('work', '_t3'), ('work', 'dH_dh'), ('work', '_t4'))
+
+
+@numba.njit(parallel=True, **_JIT)
+def _ensemble_span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, __active, __done, _start, _stop, _guard):
+    """Rows _start.._stop-1, one step each, for every learner i with __active[i], the
+    learners in parallel: step() on learner i's rows, losses[i, k] its loss. A stream of
+    shape (K, T, n) gives learner i its row i; one of shape (1, T, n) is shared. With
+    _guard, a learner stops after its first step whose loss is not finite and is marked
+    inactive. __done[i]: the row after learner i's last step."""
+    for __i in numba.prange(losses.shape[0]):
+        __d = _start
+        if __active[__i]:
+            __s0 = __i % u_stream.shape[0]
+            __s1 = __i % y_stream.shape[0]
+            __d = _stop
+            for __k in range(_start, _stop):
+                __l = step(W1[__i], b1[__i], W2[__i], b2[__i], p_W1[__i], p_b1[__i], p_W2[__i], p_b2[__i], u_stream[__s0, __k], y_stream[__s1, __k], gamma[__i], beta[__i], theta[__i], theta_neurons[__i], flip[__i], delta[__i], _t0[__i], h[__i], _t1[__i], _t2[__i], _t3[__i], dH_dh[__i], _t4[__i])
+                losses[__i, __k] = __l
+                if _guard and not math.isfinite(__l):
+                    __active[__i] = False
+                    __d = __k + 1
+                    break
+        __done[__i] = __d
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Learners of an Ensemble had a loss that is not finite (see Ensemble.diverged)."""
+
+
+def _per_learner(name, value, count):
+    """One checked value of hyperparameter or param `name` per learner: a tuple."""
+    if name not in HYPER and name not in PARAMS:
+        raise TypeError(f"unknown hyperparameter {name!r}; known: {list(HYPER) + list(PARAMS)}")
+    if value is None or np.ndim(value) == 0:
+        values = [value] * count
+    else:
+        values = list(value) if np.ndim(value) == 1 else None
+        if values is None or len(values) != count:
+            raise ValueError(f"{name} has shape {np.shape(value)}: give one value, or one per "
+                             f"learner ({count})")
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(_check_hyper(name, v.item() if isinstance(v, np.generic) else v))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"learner {i}: {exc}") from None
+    return tuple(out)
+
+
+class _EnsembleHyper(_Fixed):
+    """Hyperparameters and params by name: a tuple of one value per learner, checked when
+    set (from one value for all learners, or one per learner)."""
+
+    _what = "hyperparameter"
+
+    def __init__(self, count, values):
+        super().__init__()
+        self._count, self.scalars = count, None
+        self.update(values)
+
+    def _check(self, name, value):
+        self.scalars = None                     # the Ensemble's cached arrays are stale
+        return _per_learner(name, value, self._count)
+
+
+class Ensemble:
+    """K independent learners of this module, stepped together in one compiled call.
+
+    Ensemble(K, seeds=None, weights=None, states=None, costates=None, dtype=DTYPE,
+    check_finite=True, recent=1000, **hyper): learner i draws its weights from seeds[i]
+    exactly as Integrator(seed=seeds[i]) does (seeds default to 0..K-1; K defaults to
+    len(seeds)). A hyperparameter or param is one value for all learners or a sequence
+    of K; weights, states and costates given by name are one array of the declared
+    shape (copied to every learner) or of shape (K, ...). .weights, .states, .costates
+    hold live (K, ...) arrays (learner i is row i), .hyper a tuple of K values per
+    name, .step_count a (K,) array.
+
+    run(...) steps every learner over one shared stream ((T, n) per input and target)
+    or over its own ((K, T, n)), or a mix, and returns the (K, T) losses. The learners
+    are spread over Numba's threads (numba.set_num_threads); each is bit for bit the
+    Integrator of the same seed and hyperparameters after the same steps.
+
+    Divergence: with check_finite, a learner whose loss is not finite stops after that
+    step (applied and counted, as Integrator's DivergenceError says) and is frozen: it
+    takes no further steps, its later losses are NaN, the others go on untouched.
+    .diverged is the (K,) mask of learners that ever had a non-finite loss,
+    .diverged_at the step (in each learner's count) where it first happened (-1 if
+    never); run() warns (DivergenceWarning) when learners diverge. With
+    check_finite=False no learner is frozen (they are still reported).
+
+    recent: how many of each learner's latest losses are kept (across runs) for
+    recent_loss() and best().
+    """
+
+    def __init__(self, K=None, *, seeds=None, weights=None, states=None, costates=None,
+                 dtype=DTYPE, check_finite=True, recent=1000, **hyper):
+        if seeds is None:
+            if K is None:
+                raise TypeError("Ensemble needs K (the number of learners) or seeds")
+            seeds = range(_operator.index(K))
+        seeds = tuple(seeds)
+        K = len(seeds) if K is None else _operator.index(K)
+        if K < 1 or len(seeds) != K:
+            raise ValueError(f"K = {K} learners with {len(seeds)} seeds: need K >= 1 and one "
+                             "seed per learner")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, not {self.dtype}")
+        self.K, self.seeds = K, seeds
+        self.hyper = {**HYPER, **PARAMS, **hyper}
+        drawn = []
+        if set(WEIGHTS) - set(weights or {}):   # weights drawn as Integrator draws them
+            drawn = [Integrator(seed=s, dtype=self.dtype).weights for s in seeds]
+        self.weights = self._stacked("weight", WEIGHTS, weights,
+                                     lambda name: np.stack([w[name] for w in drawn]))
+        self.states = self._stacked("state", STATES, states, None)
+        self.costates = self._stacked("costate", _COSTATES, costates, None)
+        self.work = {name: np.zeros((K,) + shape, self.dtype) for name, shape in WORK.items()}
+        self.check_finite = check_finite
+        self._step_count = np.zeros(K, np.int64)
+        self._diverged = np.zeros(K, bool)
+        self._diverged_at = np.full(K, -1, np.int64)
+        self.recent = _operator.index(recent)
+        if self.recent < 1:
+            raise ValueError(f"recent = {recent}: keep at least one loss per learner")
+        self._recent = np.zeros((K, 0), np.float64)
+        self._slice = 16                        # steps per slice, adapted to _ENSEMBLE_SLICE
+
+    def _stacked(self, kind, declared, values, default):
+        values = dict(values or {})
+        unknown = set(values) - set(declared)
+        if unknown:
+            raise KeyError(f"unknown {kind}(s) {sorted(unknown)}; declared: {list(declared)}")
+        out = {}
+        for name, shape in declared.items():
+            what = f"{kind} {name!r}"
+            if name not in values:
+                a = default(name) if default else np.zeros((self.K,) + shape, self.dtype)
+            elif np.shape(values[name]) == (self.K,) + shape:
+                a = _fit(values[name], (self.K,) + shape, self.dtype, what, True)
+            else:
+                try:
+                    one = _fit(values[name], shape, self.dtype, what, False)
+                except ValueError:
+                    raise ValueError(f"{what} has shape {np.shape(values[name])}: expected "
+                                     f"{shape} (every learner) or {(self.K,) + shape} "
+                                     "(one per learner)") from None
+                a = np.array(np.broadcast_to(one, (self.K,) + shape))
+            out[name] = a
+        return _Arrays(kind, {n: (self.K,) + s for n, s in declared.items()}, self.dtype, out)
+
+    # the dicts are replaced only as a whole, with every name checked
+    weights = property(lambda self: self._weights,
+                       lambda self, v: setattr(self, "_weights", self._whole(v, "_weights")))
+    states = property(lambda self: self._states,
+                      lambda self, v: setattr(self, "_states", self._whole(v, "_states")))
+    costates = property(lambda self: self._costates,
+                        lambda self, v: setattr(self, "_costates", self._whole(v, "_costates")))
+    hyper = property(lambda self: self._hyper,
+                     lambda self, v: setattr(self, "_hyper", _EnsembleHyper(
+                         self.K, Integrator._whole_hyper(v))))
+
+    def _whole(self, values, attr):
+        if isinstance(values, _Arrays) and not hasattr(self, attr):
+            return values                       # built by _stacked
+        old = getattr(self, attr)
+        missing = set(old) - set(values)
+        if missing:
+            raise KeyError(f"{old._what}s {sorted(missing)} missing; declared: {list(old)}")
+        out = _Arrays(old._what, old._declared, self.dtype, {})
+        out.update(values)
+        return out
+
+    step_count = property(lambda self: self._step_count.copy(),
+                          doc="(K,) steps applied to each learner (a copy)")
+    diverged = property(lambda self: self._diverged.copy(),
+                        doc="(K,) learners that had a loss that is not finite (a copy)")
+    diverged_at = property(lambda self: self._diverged_at.copy(),
+                           doc="(K,) the step of each learner's first non-finite loss, -1 if none")
+
+    def __len__(self):
+        return self.K
+
+    def __repr__(self):
+        return (f"<{__name__}.Ensemble of {self.K} learners, {self.dtype.name}, "
+                f"{int(self._diverged.sum())} diverged>")
+
+    def _scalars(self):
+        """{name: (K,) float64}: what step() gets per learner (theta_neurons None: theta)."""
+        s = self._hyper.scalars
+        if s is None:
+            h = self._hyper
+            s = {name: np.array(v, np.float64) for name, v in h.items() if name != "theta_neurons"}
+            s["theta_neurons"] = np.array([t if n is None else n for t, n in
+                                           zip(h["theta"], h["theta_neurons"])], np.float64)
+            self._hyper.scalars = s
+        return s
+
+    def _streams(self, values):
+        """{name: C-ordered stream of shape (1, T, ...) (shared) or (K, T, ...)}."""
+        if len(values) != len(_DATA):
+            raise TypeError(f"expected {len(_DATA)} streams ({', '.join(_DATA)}), "
+                            f"got {len(values)}")
+        out, length = {}, None
+        for value, (name, shape) in zip(values, _DATA.items()):
+            a = np.ascontiguousarray(_real(value, name), dtype=self.dtype)
+            if a.ndim == 1 and shape == (1,):
+                a = a[:, None]
+            if a.ndim == len(shape) + 1:
+                a = a[None]                    # one stream for every learner
+            if a.ndim != len(shape) + 2 or a.shape[0] not in (1, self.K) or a.shape[2:] != shape:
+                want = ", ".join(map(str, shape))
+                raise ValueError(f"{name}: expected a stream of shape (T, {want}) shared by the "
+                                 f"learners or ({self.K}, T, {want}), one per learner; got shape "
+                                 f"{np.shape(value)}")
+            if length not in (None, a.shape[1]):
+                raise ValueError("all streams must have the same length")
+            length = a.shape[1]
+            out[name] = a
+        return out, length or 0
+
+    def run(self, u, y):
+        """Every learner over the streams, one step per row; returns the (K, T) losses.
+
+        Each stream has shape (T, n) (shared by all learners) or (K, T, n) (row i for
+        learner i). A frozen (diverged) learner's losses are NaN. Ctrl-C stops it between
+        two steps: Interrupted carries .steps (rows done by the learners that were still
+        active) and their (K, steps) .losses."""
+        data, length = self._streams((u, y,))
+        losses = np.full((self.K, length), np.nan)
+        diverged = self._diverged.copy()
+        done, pressed = self._drive(data, losses)
+        new = np.flatnonzero(self._diverged & ~diverged)
+        if new.size:
+            warnings.warn(f"learners {new.tolist()} had a loss that is not finite, at steps "
+                          f"{self._diverged_at[new].tolist()}; " + (
+                              "they are frozen there" if self.check_finite else
+                              "they went on (check_finite=False)") +
+                          ": see Ensemble.diverged", DivergenceWarning, stacklevel=2)
+        if pressed:
+            raise Interrupted(done, self.step_count, losses[:, :done].copy())
+        return losses
+
+    def _drive(self, data, losses, ctrl_c=None):
+        """The rows of the streams in compiled slices of about _ENSEMBLE_SLICE seconds,
+        looking for Ctrl-C between slices and recording divergence. Returns (rows done,
+        Ctrl-C?)."""
+        if ctrl_c is None:
+            with _CtrlC() as ctrl_c:
+                return self._drive(data, losses, ctrl_c)
+        found = {"weights": self._weights, "states": self._states, "costates": self._costates,
+                 "hyper": self._scalars(), "work": self.work, "data": data}
+        args = tuple(found[kind][key] for kind, key in _ENSEMBLE_ROLES)
+        guard = bool(self.check_finite)
+        active = ~self._diverged if guard else np.ones(self.K, bool)
+        done = np.zeros(self.K, np.int64)
+        total, k = losses.shape[1], 0
+        threads = numba.get_num_threads()
+        try:
+            while k < total and active.any() and not ctrl_c.pressed:
+                # no more threads than learners to step: an idle OpenMP thread spins
+                # at the slice's end and takes a core from the others
+                numba.set_num_threads(min(threads, int(active.sum())))
+                n = min(self._slice, total - k)
+                t = _clock()
+                _ensemble_span(*args, losses, active, done, k, k + n, guard)
+                t = _clock() - t
+                bad = ~np.isfinite(losses[:, k:k + n])   # frozen learners' rows stay NaN
+                new = bad.any(axis=1) & ~self._diverged
+                self._diverged_at[new] = (self._step_count + bad.argmax(axis=1))[new]
+                self._diverged |= new
+                self._step_count += done - k
+                k += n
+                self._slice = max(1, min(4 * n, int(n * _ENSEMBLE_SLICE / t) if t > 0 else 4 * n))
+        finally:
+            numba.set_num_threads(threads)
+        self._recent = np.concatenate([self._recent, losses[:, max(0, k - self.recent):k]],
+                                      axis=1)[:, -self.recent:]
+        return k, ctrl_c.pressed and k < total
+
+    # -- the learners --------------------------------------------------------------------------
+    def recent_loss(self, window=None):
+        """(K,) each learner's mean loss over its last `window` steps, across run() calls
+        (default: all kept, at most `recent`); NaN for a learner that diverged."""
+        kept = self._recent.shape[1]
+        if kept == 0:
+            raise ValueError("the learners have taken no step yet")
+        window = kept if window is None else _operator.index(window)
+        if not 1 <= window <= self.recent:
+            raise ValueError(f"window = {window}: must be between 1 and recent = {self.recent}")
+        mean = self._recent[:, -window:].mean(axis=1)
+        mean[self._diverged] = np.nan
+        return mean
+
+    def best(self, window=None):
+        """The index of the learner with the lowest recent_loss(window): the mean over its
+        last `window` steps (default: all kept, at most `recent`, 1000 unless set at
+        construction); learners that diverged are never chosen. ensemble[i] is a copy."""
+        mean = self.recent_loss(window)
+        if np.isnan(mean).all():
+            raise ValueError("every learner diverged")
+        return int(np.nanargmin(mean))
+
+    def learner(self, i):
+        """Learner i as an Integrator: a copy (weights, states, costates, hyperparameters,
+        step_count, dtype, check_finite); changing it leaves the ensemble as it is."""
+        i = _operator.index(i)
+        if not -self.K <= i < self.K:
+            raise IndexError(f"learner {i}: the ensemble has {self.K} learners")
+        i %= self.K
+        learner = Integrator(
+            weights={n: a[i] for n, a in self._weights.items()},
+            states={n: a[i] for n, a in self._states.items()},
+            costates={n: a[i] for n, a in self._costates.items()}, dtype=self.dtype,
+            check_finite=self.check_finite, **{n: v[i] for n, v in self._hyper.items()})
+        learner.step_count = int(self._step_count[i])
+        return learner
+
+    __getitem__ = learner
+
+    def __iter__(self):
+        return (self.learner(i) for i in range(self.K))
+
+    @classmethod
+    def from_learners(cls, learners, *, check_finite=None, recent=1000):
+        """An ensemble of copies of these Integrators of this module (same dtype): their
+        weights, states, costates, hyperparameters and step counts. check_finite: that of
+        the first learner unless given. .seeds are None (unknown)."""
+        learners = list(learners)
+        if not learners:
+            raise ValueError("from_learners needs at least one learner")
+        for i, one in enumerate(learners):
+            if not isinstance(one, Integrator):
+                raise TypeError(f"learner {i} is a {type(one).__name__}, not an Integrator of "
+                                f"module {__name__}")
+            if one.dtype != learners[0].dtype:
+                raise ValueError(f"learner {i} is {one.dtype.name}, learner 0 "
+                                 f"{learners[0].dtype.name}: an ensemble has one dtype")
+
+        def stack(kind):
+            return {n: np.stack([getattr(one, kind)[n] for one in learners])
+                    for n in getattr(learners[0], kind)}
+        ensemble = cls(len(learners), seeds=[None] * len(learners), weights=stack("weights"),
+                       states=stack("states"), costates=stack("costates"),
+                       dtype=learners[0].dtype, recent=recent,
+                       check_finite=learners[0].check_finite if check_finite is None
+                       else check_finite,
+                       **{n: [one.hyper[n] for one in learners] for n in learners[0].hyper})
+        ensemble._step_count[:] = [one.step_count for one in learners]
+        return ensemble
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self):
+        """Everything that makes this ensemble: JSON-able metadata and the arrays (copies)."""
+        meta = dict(kind="ensemble", K=self.K, hyper={n: list(v) for n, v in self._hyper.items()},
+                    step_count=self._step_count.tolist(), diverged=self._diverged.tolist(),
+                    diverged_at=self._diverged_at.tolist(), dtype=self.dtype.name,
+                    check_finite=bool(self.check_finite), recent=self.recent,
+                    seeds=[int(s) if isinstance(s, (int, np.integer)) else None
+                           for s in self.seeds])
+        arrays = {f"{kind}.{name}": a.copy() for kind in ("weights", "states", "costates")
+                  for name, a in getattr(self, kind).items()}
+        arrays["_recent"] = self._recent.copy()
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, meta, arrays):
+        given = {kind: {key.split(".", 1)[1]: a for key, a in arrays.items()
+                        if key.startswith(kind + ".")}
+                 for kind in ("weights", "states", "costates")}
+        ensemble = cls(meta["K"], seeds=meta["seeds"], dtype=meta["dtype"],
+                       check_finite=meta["check_finite"], recent=meta["recent"],
+                       **given, **meta["hyper"])
+        ensemble._step_count[:] = meta["step_count"]
+        ensemble._diverged[:] = meta["diverged"]
+        ensemble._diverged_at[:] = meta["diverged_at"]
+        ensemble._recent = np.array(arrays["_recent"], np.float64)
+        return ensemble
+
+    def __reduce__(self):
+        # a copy or a pickle rebuilds the ensemble by this module's name (so unpickling
+        # needs the module imported, as in a forked worker); files: save() and restore()
+        return _restore_ensemble, self._state()
+
+    def save(self, path):
+        """Write the whole ensemble to one .npz file (written whole or not at all): the
+        (K, ...) arrays, hyperparameters, step counts, seeds, divergence, the recent losses,
+        dtype and this module's SPEC_HASH. Ensemble.restore(path) reads it back."""
+        meta, arrays = self._state()
+        meta.update(spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
+        path = os.fspath(path)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def restore(cls, path):
+        """The ensemble saved at path by save(); refused if another module wrote it."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = _json.loads(str(f["_meta"]))
+            if meta["spec_hash"] != SPEC_HASH:
+                raise ValueError(
+                    f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "
+                    f"this is {__name__} (SPEC_HASH {SPEC_HASH}): another network, schedule, "
+                    "dtype or hamsym version")
+            if meta.get("kind") != "ensemble":
+                raise ValueError(f"{path} holds one learner: use Integrator.restore")
+            arrays = {key: f[key] for key in f.files if key != "_meta"}
+        return cls._from_state(meta, arrays)
+
+
+def _restore_ensemble(meta, arrays):
+    return Ensemble._from_state(meta, arrays)
 
 
 # -- distributed run (MPI): not for this scheme ---------------------------------------------

@@ -29,3 +29,7 @@ __all__ += ["FrozenWeightsWarning", "generate", "load", "render"]
 from .spec import SpecError, load_spec  # noqa: E402
 
 __all__ += ["SpecError", "load_spec"]
+
+from .sweeps import sweep  # noqa: E402
+
+__all__ += ["sweep"]

@@ -29,7 +29,8 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "PARAMS", "HYPER", "WORK", "FORWARD", "OUTPUTS", "SPEC_HASH", "VERSIONS", "SCHEME",
     "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS",
     "CHANNELS", "DISTRIBUTABLE", "DistributedIntegrator", "RankFailure",
-    "Interrupted", "DivergenceError", "HyperparameterWarning", "RECORD", "Recorder"}
+    "Interrupted", "DivergenceError", "HyperparameterWarning", "RECORD", "Recorder",
+    "Ensemble", "DivergenceWarning"}
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}
 # patterns of generated identifiers: kernels emit_<unit>, update_<unit>, streams <input>_stream;
 # '__' separates the parts of generated names (unit names join state names with it)

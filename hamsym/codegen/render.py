@@ -30,6 +30,7 @@ from ..expr import Add, add, scale
 from .schedule import Schedule, components
 from ..network import HYPERPARAMETERS
 from .distributed import plan as distributed_plan
+from .ensemble import ensemble_context
 from .advance import lower_advance
 from .forward import lower_forward
 from .lower import storage_shape
@@ -146,6 +147,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                                   lambda v: storage_shape(v.shape)))
     context.update(_bound_context(net, system.costates, step_args, data, scalars,
                                   code.buffers))
+    context.update(ensemble_context(system, step_args))
     source = _template().render(context)
     return _stamp(source)
 
