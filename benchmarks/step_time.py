@@ -1,6 +1,7 @@
-"""Microseconds per online learning step: hamsym's generated module vs eager PyTorch.
+"""Microseconds per online learning step: hamsym's generated module vs JAX and eager PyTorch.
 
     python benchmarks/step_time.py [--repeats 7] [--target 0.2] [--no-compile] [--keep]
+                                   [--jax-all-cores]
 
 One run prints, side by side, for the MLPs 4-32-32-2, 64-256-256-10 and
 1024-1024-1024-10 (tanh hidden layers, linear output, biases, squared loss
@@ -10,12 +11,15 @@ float64):
 1. hamsym: the generated Numba module, `Integrator.run` over a stream (the loop
    over samples is compiled); warmed up, median (and best) over repeats. Also
    `Integrator.step` called from a Python loop (the same loop shape as torch's).
-2. torch HL: the same HL update in eager PyTorch, one sample per Python iteration:
+2. JAX HL (when jax is installed: the `bench` extra): the same HL update in JAX,
+   value_and_grad inside one jit-compiled lax.scan over the stream, float64
+   (jax_enable_x64), batch 1, one XLA thread (--jax-all-cores: all).
+   torch HL: the same HL update in eager PyTorch, one sample per Python iteration:
    H's w-dependent part gamma*l, backward(), then p <- (1 - theta) p + delta dH/dw,
    w <- w - delta beta p, in torch.
 3. torch SGD: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) with
    autograd and zero_grad in the same loop (the same trajectory: docs/mathematics.md, section 8).
-4. ratios torch / hamsym;
+4. ratios JAX / hamsym (issue #11 targets) and torch / hamsym;
 5. a byte model of the fused step and the achieved GB/s, next to the bandwidth of
    the update pass alone (a Numba loop reading and writing W and p_W) at the same
    footprint, and numpy copy / update-pass bandwidth on DRAM-sized arrays;
@@ -25,8 +29,8 @@ float64):
 7. the cost of the divergence guard (run() checks every loss is finite) on
    64-256-256-10: run() with check_finite on vs off, interleaved repeats.
 
-Before timing, the script asserts that hamsym, the torch HL reference and torch
-SGD reach the same weights (and hamsym and torch HL the same costates) after a
+Before timing, the script asserts that hamsym, the torch HL reference, torch
+SGD and JAX reach the same weights (and hamsym and torch HL the same costates) after a
 few steps, to 1e-9. torch runs on one thread (torch.set_num_threads(1)); the
 generated kernels are single-threaded Numba (no parallel=True). glibc's malloc
 thresholds are fixed so torch reuses its per-step gradient blocks (see
@@ -61,6 +65,7 @@ NETS = [  # (label, sizes, module name)
 ]
 HYPER = dict(gamma=1.0, beta=1.0, theta=0.5, delta=0.1)
 TARGETS = {"4-32-32-2": 50.0, "64-256-256-10": 3.0, "1024-1024-1024-10": 1.0}
+JAX_TARGETS = {"4-32-32-2": 2.0, "64-256-256-10": 1.2, "1024-1024-1024-10": 1.2}   # JAX / hamsym run()
 CHECK_STEPS = 20
 CHECK_TOL = 1e-9
 F64 = 8  # bytes
@@ -250,6 +255,69 @@ class TorchSGD:
         return loss
 
 
+# ----------------------------------------------------------------------------- JAX
+
+def import_jax(all_cores):
+    """jax with float64, or None (with the reason) when it is not installed."""
+    if not all_cores:        # one thread, as torch and the plain hamsym kernels
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
+    try:
+        import jax
+    except ImportError as exc:
+        return None, f"jax not installed ({exc}); pip install -e '.[bench]' adds the JAX column"
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    return jax, f"jax {jax.__version__} (jit + lax.scan over the stream, float64, CPU, " + (
+        "all cores)" if all_cores else "one thread: XLA_FLAGS intra_op_parallelism_threads=1)")
+
+
+class JaxHL:
+    """The same non-local HL update in JAX: one jit-compiled lax.scan over the stream."""
+
+    def __init__(self, jax, weights, names, gamma, beta, theta, delta):
+        jnp = jax.numpy
+        a, d, db = 1.0 - theta, delta, delta * beta
+        layers = len(names) // 2
+
+        def loss(params, u, y):
+            h = u
+            for k in range(layers):
+                h = params[2 * k] @ h + params[2 * k + 1]
+                if k < layers - 1:
+                    h = jnp.tanh(h)
+            return (0.5 * gamma) * jnp.sum((h - y) ** 2)
+
+        grad = jax.value_and_grad(loss)
+
+        def one(carry, sample):
+            params, costates = carry
+            h, g = grad(params, *sample)
+            costates = [a * p + d * gw for p, gw in zip(costates, g)]   # p <- (1-theta) p + delta dH/dw
+            params = [w - db * p for w, p in zip(params, costates)]     # w <- w - delta beta p
+            return (params, costates), h
+
+        self._run = jax.jit(lambda carry, U, Y: jax.lax.scan(one, carry, (U, Y)))
+        self.carry = ([jnp.asarray(weights[n]) for n in names],
+                      [jnp.zeros_like(jnp.asarray(weights[n])) for n in names])
+        self.jnp = jnp
+
+    def data(self, U, Y):
+        """The stream as device arrays (converted once, outside the timing)."""
+        return self.jnp.asarray(U), self.jnp.asarray(Y)
+
+    def run(self, U, Y):
+        self.carry, losses = self._run(self.carry, U, Y)
+        return losses.block_until_ready()
+
+    def weights(self):
+        return [np.asarray(w) for w in self.carry[0]]
+
+    def costates(self):
+        return [np.asarray(p) for p in self.carry[1]]
+
+
 # ----------------------------------------------------------------------------- parts
 
 def header():
@@ -334,7 +402,7 @@ def compile_times(mods):
           "cache files per module; warm = a second fresh process that loads them)")
 
 
-def sanity_check(mod, sizes):
+def sanity_check(mod, sizes, jax):
     integ = mod.Integrator(seed=0)
     names = list(integ.weights)
     w0 = {n: a.copy() for n, a in integ.weights.items()}
@@ -352,13 +420,22 @@ def sanity_check(mod, sizes):
     err_l = float(np.abs(hs_losses - np.array(th_losses)).max())
     moved = max(float(np.abs(integ.weights[n] - w0[n]).max()) for n in names)
     assert moved > 1e-6, "weights did not move; the check would be vacuous"
-    for what, err in (("weights vs torch HL", err_w), ("costates vs torch HL", err_p),
-                      ("weights vs torch SGD", err_s), ("losses vs torch HL", err_l)):
+    checks = [("weights vs torch HL", err_w), ("costates vs torch HL", err_p),
+              ("weights vs torch SGD", err_s), ("losses vs torch HL", err_l)]
+    err_j = None
+    if jax is not None:
+        jx = JaxHL(jax, w0, names, **HYPER)
+        j_losses = np.asarray(jx.run(*jx.data(U, Y)))
+        err_j = max(max(float(np.abs(integ.weights[n] - w).max()) for n, w in zip(names, jx.weights())),
+                    max(float(np.abs(integ.costates[n] - p).max()) for n, p in zip(names, jx.costates())))
+        checks += [("weights and costates vs JAX HL", err_j),
+                   ("losses vs JAX HL", float(np.abs(hs_losses - j_losses).max()))]
+    for what, err in checks:
         assert err < CHECK_TOL, f"{sizes}: {what} differ by {err:.2e} after {CHECK_STEPS} steps"
-    return err_w, err_p, err_s, moved
+    return err_w, err_p, err_s, err_j, moved
 
 
-def time_net(mod, sizes, repeats, target):
+def time_net(mod, sizes, repeats, target, jax):
     integ = mod.Integrator(seed=0)
     names = list(integ.weights)
     w0 = {n: a.copy() for n, a in integ.weights.items()}
@@ -404,6 +481,15 @@ def time_net(mod, sizes, repeats, target):
             "py": (loop(integ.step, n_th["py"], rows_un, rows_yn), n_th["py"]),
             "hl": (loop(hl.step, n_th["hl"], rows_u, rows_y), n_th["hl"]),
             "sgd": (loop(sgd.step, n_th["sgd"], rows_u, rows_y), n_th["sgd"])}
+    if jax is not None:
+        jx = JaxHL(jax, w0, names, **HYPER)
+        jx.run(*jx.data(Uc, Yc))                                # compile for length 200
+        n_jax = clamp(target / (median_time(lambda: jx.run(*jx.data(Uc, Yc)), 3) / len(Uc)),
+                      20, 2_000_000)
+        Uj, Yj = jx.data(*stream_data(sizes, n_jax, seed=2))
+        jx.run(Uj, Yj)                                          # compile for the timed length
+        jobs["jax"] = (lambda: jx.run(Uj, Yj), n_jax)
+        n_th["jax"] = n_jax
     times = {k: [] for k in jobs}
     order = list(jobs)
     for r in range(repeats):               # interleaved, rotating the order: drift hits all alike
@@ -418,6 +504,8 @@ def time_net(mod, sizes, repeats, target):
     finite = all(np.all(np.isfinite(a)) for a in integ.weights.values())
     with torch.no_grad():
         finite &= all(bool(torch.isfinite(p).all()) for p in hl.params + sgd.params)
+    if jax is not None:
+        finite &= all(np.all(np.isfinite(w)) for w in jx.weights())
     return med, spread, {"hamsym": n_hs, **n_th}, finite, float(np.mean(run_hs.losses[-20:]))
 
 
@@ -447,6 +535,8 @@ def main():
     ap.add_argument("--target", type=float, default=0.2, help="seconds per repeat per method")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir with the generated modules")
+    ap.add_argument("--jax-all-cores", action="store_true",
+                    help="let XLA use every core (default: one thread, like torch and the kernels)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's adaptive malloc thresholds alone (torch times become bimodal)")
     args = ap.parse_args()
@@ -454,11 +544,13 @@ def main():
 
     malloc = "defaults (--default-malloc)" if args.default_malloc else tune_malloc()
     torch.set_num_threads(1)
+    jax, jax_note = import_jax(args.jax_all_cores)
     import hamsym as hs
     from hamsym.zoo import mlp
 
     header()
     print(f"malloc: {malloc}")
+    print(f"JAX: {jax_note}")
     print("nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
           + ", ".join(f"{k}={v}" for k, v in HYPER.items())
           + f"; SGD lr={HYPER['delta'] ** 2 * HYPER['beta'] * HYPER['gamma']:g}, "
@@ -477,15 +569,16 @@ def main():
             t = time.perf_counter()
             mod.Integrator(seed=0).run(*stream_data(sizes, 2, seed=0))
             first = time.perf_counter() - t
-            ew, ep, es, moved = sanity_check(mod, sizes)
-            print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e} "
+            ew, ep, es, ej, moved = sanity_check(mod, sizes, jax)
+            jtxt = "" if ej is None else f", weights+costates JAX {ej:.1e}"
+            print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e}{jtxt} "
                   f"(weights moved up to {moved:.1e}); parent's first run() {first:.3f}s")
 
         print(f"\n== time per learning step (median of {args.repeats} interleaved repeats, "
               f"~{args.target:g}s each)")
         results = {}
         for label, (mod, path, sizes) in mods.items():
-            results[label] = time_net(mod, sizes, args.repeats, args.target)
+            results[label] = time_net(mod, sizes, args.repeats, args.target, jax)
 
         labels = list(results)
         w = 21
@@ -497,18 +590,24 @@ def main():
         row("parameters", [n_params(mods[l][2]) for l in labels], lambda v: f"{v:,}")
         us = lambda v: f"{v[0]:.2f} ({v[1]:.2f})"
         for key, name in (("hamsym", "hamsym run()"), ("py", "hamsym step() py loop"),
+                          ("jax", "JAX jit+scan HL"),
                           ("hl", "torch eager HL"), ("sgd", "torch SGD momentum")):
+            if key == "jax" and jax is None:
+                continue
             row(f"{name:<22}  [us/step]", [(results[l][0][key] * 1e6, results[l][0][key + "_min"] * 1e6)
                                            for l in labels], us)
         ratio = lambda a, b: [results[l][0][a] / results[l][0][b] for l in labels]
+        if jax is not None:
+            row("JAX HL / hamsym run()         [x]", ratio("jax", "hamsym"), lambda v: f"{v:.2f}")
+            row("  target (issue)              [x]", [JAX_TARGETS[l] for l in labels], lambda v: f">= {v:g}")
         row("torch HL / hamsym run()       [x]", ratio("hl", "hamsym"), lambda v: f"{v:.1f}")
         row("  target (issue)              [x]", [TARGETS[l] for l in labels], lambda v: f">= {v:g}")
         row("torch SGD / hamsym run()      [x]", ratio("sgd", "hamsym"), lambda v: f"{v:.1f}")
         row("torch HL / hamsym step()      [x]", ratio("hl", "py"), lambda v: f"{v:.1f}")
         row("spread (max-min)/med hs|HL|SGD", [results[l][1] for l in labels],
             lambda s: f"{s['hamsym'] * 100:.0f}|{s['hl'] * 100:.0f}|{s['sgd'] * 100:.0f}%")
-        row("steps per repeat hs|HL|SGD", [results[l][2] for l in labels],
-            lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}")
+        row("steps per repeat hs|HL|SGD|JAX", [results[l][2] for l in labels],
+            lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}|{n.get('jax', '-')}")
         row("weights finite / hs loss (last 20)", [(results[l][3], results[l][4]) for l in labels],
             lambda v: f"{v[0]} / {v[1]:.3g}")
         print("(times: median (best) over the repeats; ratios use medians)")
@@ -549,6 +648,14 @@ def main():
             ok = ratio >= TARGETS[l]
             ok_all &= ok
             print(f"{l:>20}: torch HL / hamsym = {ratio:7.1f}x, target >= {TARGETS[l]:g}x: "
+                  f"{'met' if ok else 'NOT met'}")
+        if jax is None:
+            print(f"JAX / hamsym not measured: {jax_note}")
+        for l in labels if jax is not None else ():
+            ratio = results[l][0]["jax"] / results[l][0]["hamsym"]
+            ok = ratio >= JAX_TARGETS[l]
+            ok_all &= ok
+            print(f"{l:>20}: JAX HL / hamsym   = {ratio:7.2f}x, target >= {JAX_TARGETS[l]:g}x: "
                   f"{'met' if ok else 'NOT met'}")
         print(f"\ntotal wall time {time.perf_counter() - t_start:.1f}s")
         return 0
