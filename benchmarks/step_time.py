@@ -27,14 +27,21 @@ float64):
    cache (the `__pycache__` beside the generated file) vs a second fresh
    subprocess that finds the cache;
 7. the cost of the divergence guard (run() checks every loss is finite) on
-   64-256-256-10: run() with check_finite on vs off, interleaved repeats.
+   64-256-256-10: run() with check_finite on vs off, interleaved repeats;
+8. vectorisation evidence: each update kernel compiled in a fresh process (empty
+   cache), its LLVM IR's float instructions counted by vector width, and the libm
+   tanh calls left (none: the module's own _tanh is inlined and vectorised);
+9. all cores: run() of modules generated with threads=False vs threads="auto" on
+   1024-1024-1024-10 and 4096-4096-10 (--no-threads skips it), and whether both
+   give the same bits.
 
 Before timing, the script asserts that hamsym, the torch HL reference, torch
 SGD and JAX reach the same weights (and hamsym and torch HL the same costates) after a
 few steps, to 1e-9. torch runs on one thread (torch.set_num_threads(1)); the
-generated kernels are single-threaded Numba (no parallel=True). glibc's malloc
+modules of the main table are generated with threads=False (one thread, like torch
+and JAX); a separate section times threads="auto" on the 1024- and 4096-wide nets. glibc's malloc
 thresholds are fixed so torch reuses its per-step gradient blocks (see
-tune_malloc; --default-malloc to skip). The whole run takes under a minute on a
+tune_malloc; --default-malloc to skip). The whole run takes a few minutes on a
 2-core machine.
 """
 
@@ -353,18 +360,18 @@ def header():
               f"({blas.get('openblas configuration', '').strip()}); numpy copies are single-threaded")
     except Exception as exc:   # older numpy
         print(f"numpy BLAS: unknown ({exc})")
-    print("hamsym kernels: @numba.njit without parallel=True -> one thread")
+    print("hamsym kernels: main table generated with threads=False -> one thread")
 
 
-def build(tmp, hs, mlp):
+def build(tmp, hs, mlp, nets=NETS, threads=False):
     mods = {}
-    for label, sizes, name in NETS:
+    for label, sizes, name in nets:
         net = mlp(sizes, hs.tanh, loss="squared", name=name)
         system = hs.derive(net, **HYPER)
         path = tmp / name / f"{name}.py"        # one directory (and __pycache__) per module
-        hs.generate(system, path)
+        hs.generate(system, path, threads=threads)
         mtime = path.stat().st_mtime_ns
-        mod = hs.load(system, path)              # imports; nothing is compiled before the first call
+        mod = hs.load(system, path, threads=threads)   # imports; compiles at the first call
         assert path.stat().st_mtime_ns == mtime, "load() rewrote the module"
         mods[label] = (mod, path, sizes)
     return mods
@@ -527,6 +534,71 @@ def guard_cost(mod, sizes, repeats, target):
     return statistics.median(times[True]), statistics.median(times[False]), n
 
 
+_IR_CHILD = r"""
+import collections, importlib.util, json, re, sys
+import numpy as np
+path, modname, n_in, n_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+spec = importlib.util.spec_from_file_location(modname, path)
+mod = importlib.util.module_from_spec(spec)
+sys.modules[modname] = mod
+spec.loader.exec_module(mod)
+mod.Integrator(seed=0).run(np.zeros((2, n_in)), np.zeros((2, n_out)))
+ir = "\n".join(mod.update_net.inspect_llvm().values())
+ops = collections.Counter()
+for op, width in re.findall(r"= (fmul|fadd|fsub|fdiv) (?:<(\d+) x )?double", ir):
+    ops[f"{op} x{width or 1}"] += 1
+print(json.dumps({"ops": dict(ops), "tanh_calls": ir.count("@tanh(")}))
+"""
+
+
+def vector_evidence(mods):
+    """Compile each update kernel in a fresh process with an empty cache (cached code
+    cannot be inspected) and count the LLVM float instructions by vector width."""
+    print("\n== vectorisation: float instructions in the LLVM IR of update_net, by width "
+          "(x8 = <8 x double>, x1 = scalar); libm tanh calls")
+    for label, (mod, path, sizes) in mods.items():
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            env.pop("NUMBA_BOUNDSCHECK", None)
+            out = subprocess.run([sys.executable, "-c", _IR_CHILD, str(path), mod.__name__ + "_ir",
+                                  str(sizes[0]), str(sizes[-1])], env=env, capture_output=True,
+                                 text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(res["ops"].items()))
+        print(f"{label:>20}: {ops}; libm tanh calls {res['tanh_calls']}")
+
+
+def threads_speedup(tmp, hs, mlp, repeats, target):
+    """run() of a module generated with threads=False against threads="auto" (the row
+    loops of large layers on all Numba threads), interleaved; same bits either way."""
+    import numba
+    nets = [("1024-1024-1024-10", [1024, 1024, 1024, 10], "bench_big"),
+            ("4096-4096-10", [4096, 4096, 10], "bench_wide")]
+    print(f"\n== all cores on one network: threads=False vs threads='auto' "
+          f"({numba.get_num_threads()} Numba threads, {os.cpu_count()} logical cpus)")
+    one = build(tmp / "one", hs, mlp, nets, threads=False)
+    auto = build(tmp / "auto", hs, mlp, nets, threads="auto")
+    for label, sizes, _ in nets:
+        a, b = one[label][0].Integrator(seed=0), auto[label][0].Integrator(seed=0)
+        U, Y = stream_data(sizes, 4, seed=3)
+        la, lb = a.run(U, Y), b.run(U, Y)
+        same = np.array_equal(la, lb) and all(np.array_equal(a.weights[n], b.weights[n]) for n in a.weights)
+        n = clamp(target / (median_time(lambda: a.run(U, Y), 1) / len(U)), 5, 100_000)
+        U, Y = stream_data(sizes, n, seed=4)
+        times = {"one": [], "auto": []}
+        for r in range(repeats):
+            for key, learner in (("one", a), ("auto", b)) if r % 2 else (("auto", b), ("one", a)):
+                t = time.perf_counter()
+                learner.run(U, Y)
+                times[key].append((time.perf_counter() - t) / n)
+        t1, ta = (statistics.median(times[k]) for k in ("one", "auto"))
+        print(f"{label:>20}: one thread {t1 * 1e6:10.1f} us/step, auto {ta * 1e6:10.1f} us/step "
+              f"(best {min(times['one']) * 1e6:.1f} / {min(times['auto']) * 1e6:.1f}): speedup "
+              f"{t1 / ta:.2f}x; bit-identical after 4 steps: {same}")
+    print(f"(Numba threading layer: {numba.threading_layer()}; a loaded machine slows the "
+          "threaded kernels most: each parallel loop waits for its slowest thread)")
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -535,6 +607,8 @@ def main():
     ap.add_argument("--target", type=float, default=0.2, help="seconds per repeat per method")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir with the generated modules")
+    ap.add_argument("--no-threads", action="store_true",
+                    help="skip the threads section (1024- and 4096-wide modules, threaded and not)")
     ap.add_argument("--jax-all-cores", action="store_true",
                     help="let XLA use every core (default: one thread, like torch and the kernels)")
     ap.add_argument("--default-malloc", action="store_true",
@@ -562,6 +636,7 @@ def main():
         print(f"generated modules in {tmp}" + ("" if args.keep else " (removed at exit; --keep keeps it)"))
         if not args.no_compile:
             compile_times(mods)
+        vector_evidence(mods)
 
         print(f"\n== sanity: {CHECK_STEPS} steps from the same weights, max |difference| "
               f"(asserted < {CHECK_TOL:g})")
@@ -633,6 +708,9 @@ def main():
               f"(read + write counted, like STREAM), update pass alone {update_bandwidth(big):.1f} GB/s")
         print("(update pass alone: a Numba loop p = a*p - c; w -= d*p over two arrays of the net's "
               "parameter count, 32 B/param, cache-warm; achieved GB/s in parentheses uses the best time)")
+
+        if not args.no_threads:
+            threads_speedup(tmp, hs, mlp, args.repeats, args.target)
 
         label = "64-256-256-10"
         t_on, t_off, n = guard_cost(mods[label][0], mods[label][2], args.repeats, args.target)
