@@ -26,7 +26,7 @@ from .scalar import scalar_code
 # threads="auto": a loop nest is split across threads from this many multiply-adds (or
 # weight entries) on; below, waking the threads costs more than they save
 PARALLEL_WORK = 1 << 18
-COLUMN_BLOCK, MAX_BLOCKS = 64, 64     # column blocks of a threaded update pass (column_blocks)
+COLUMN_BLOCK, MAX_BLOCKS = 256, 64    # column blocks of a threaded update pass (column_blocks)
 
 
 def lanes(k):
