@@ -1,6 +1,7 @@
-"""Microseconds per online learning step: hamsym's generated module vs eager PyTorch.
+"""Microseconds per online learning step: hamsym's generated module vs JAX and eager PyTorch.
 
     python benchmarks/step_time.py [--repeats 7] [--target 0.2] [--no-compile] [--keep]
+                                   [--jax-all-cores]
 
 One run prints, side by side, for the MLPs 4-32-32-2, 64-256-256-10 and
 1024-1024-1024-10 (tanh hidden layers, linear output, biases, squared loss
@@ -14,12 +15,15 @@ float64):
    with every array of the learner (what `Integrator.step` did before it bound the
    arrays once: Numba unboxes each of them per call). Target: `Integrator.step`
    within STEP_TARGET (1.5x) of `run()` per step.
-2. torch HL: the same HL update in eager PyTorch, one sample per Python iteration:
+2. JAX HL (when jax is installed: the `bench` extra): the same HL update in JAX,
+   value_and_grad inside one jit-compiled lax.scan over the stream, float64
+   (jax_enable_x64), batch 1, one XLA thread (--jax-all-cores: all).
+   torch HL: the same HL update in eager PyTorch, one sample per Python iteration:
    H's w-dependent part gamma*l, backward(), then p <- (1 - theta) p + delta dH/dw,
    w <- w - delta beta p, in torch.
 3. torch SGD: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) with
    autograd and zero_grad in the same loop (the same trajectory: docs/mathematics.md, section 8).
-4. ratios torch / hamsym;
+4. ratios JAX / hamsym (issue #11 targets) and torch / hamsym;
 5. a byte model of the fused step and the achieved GB/s, next to the bandwidth of
    the update pass alone (a Numba loop reading and writing W and p_W) at the same
    footprint, and numpy copy / update-pass bandwidth on DRAM-sized arrays;
@@ -27,14 +31,21 @@ float64):
    cache (the `__pycache__` beside the generated file) vs a second fresh
    subprocess that finds the cache;
 7. the cost of the divergence guard (run() checks every loss is finite) on
-   64-256-256-10: run() with check_finite on vs off, interleaved repeats.
+   64-256-256-10: run() with check_finite on vs off, interleaved repeats;
+8. vectorisation evidence: each update kernel compiled in a fresh process (empty
+   cache), its LLVM IR's float instructions counted by vector width, and the libm
+   tanh calls left (none: the module's own _tanh is inlined and vectorised);
+9. all cores: run() of modules generated with threads=False vs threads="auto" on
+   1024-1024-1024-10 and 4096-4096-10 (--no-threads skips it), and whether both
+   give the same bits.
 
-Before timing, the script asserts that hamsym, the torch HL reference and torch
-SGD reach the same weights (and hamsym and torch HL the same costates) after a
+Before timing, the script asserts that hamsym, the torch HL reference, torch
+SGD and JAX reach the same weights (and hamsym and torch HL the same costates) after a
 few steps, to 1e-9. torch runs on one thread (torch.set_num_threads(1)); the
-generated kernels are single-threaded Numba (no parallel=True). glibc's malloc
+modules of the main table are generated with threads=False (one thread, like torch
+and JAX); a separate section times threads="auto" on the 1024- and 4096-wide nets. glibc's malloc
 thresholds are fixed so torch reuses its per-step gradient blocks (see
-tune_malloc; --default-malloc to skip). The whole run takes under a minute on a
+tune_malloc; --default-malloc to skip). The whole run takes a few minutes on a
 2-core machine.
 """
 
@@ -66,6 +77,7 @@ NETS = [  # (label, sizes, module name)
 HYPER = dict(gamma=1.0, beta=1.0, theta=0.5, delta=0.1)
 TARGETS = {"4-32-32-2": 50.0, "64-256-256-10": 3.0, "1024-1024-1024-10": 1.0}
 STEP_TARGET = 1.5    # Integrator.step() from a Python loop / run(), per step (issue #11)
+JAX_TARGETS = {"4-32-32-2": 2.0, "64-256-256-10": 1.2, "1024-1024-1024-10": 1.2}   # JAX / hamsym run()
 CHECK_STEPS = 20
 CHECK_TOL = 1e-9
 F64 = 8  # bytes
@@ -255,6 +267,69 @@ class TorchSGD:
         return loss
 
 
+# ----------------------------------------------------------------------------- JAX
+
+def import_jax(all_cores):
+    """jax with float64, or None (with the reason) when it is not installed."""
+    if not all_cores:        # one thread, as torch and the plain hamsym kernels
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
+    try:
+        import jax
+    except ImportError as exc:
+        return None, f"jax not installed ({exc}); pip install -e '.[bench]' adds the JAX column"
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    return jax, f"jax {jax.__version__} (jit + lax.scan over the stream, float64, CPU, " + (
+        "all cores)" if all_cores else "one thread: XLA_FLAGS intra_op_parallelism_threads=1)")
+
+
+class JaxHL:
+    """The same non-local HL update in JAX: one jit-compiled lax.scan over the stream."""
+
+    def __init__(self, jax, weights, names, gamma, beta, theta, delta):
+        jnp = jax.numpy
+        a, d, db = 1.0 - theta, delta, delta * beta
+        layers = len(names) // 2
+
+        def loss(params, u, y):
+            h = u
+            for k in range(layers):
+                h = params[2 * k] @ h + params[2 * k + 1]
+                if k < layers - 1:
+                    h = jnp.tanh(h)
+            return (0.5 * gamma) * jnp.sum((h - y) ** 2)
+
+        grad = jax.value_and_grad(loss)
+
+        def one(carry, sample):
+            params, costates = carry
+            h, g = grad(params, *sample)
+            costates = [a * p + d * gw for p, gw in zip(costates, g)]   # p <- (1-theta) p + delta dH/dw
+            params = [w - db * p for w, p in zip(params, costates)]     # w <- w - delta beta p
+            return (params, costates), h
+
+        self._run = jax.jit(lambda carry, U, Y: jax.lax.scan(one, carry, (U, Y)))
+        self.carry = ([jnp.asarray(weights[n]) for n in names],
+                      [jnp.zeros_like(jnp.asarray(weights[n])) for n in names])
+        self.jnp = jnp
+
+    def data(self, U, Y):
+        """The stream as device arrays (converted once, outside the timing)."""
+        return self.jnp.asarray(U), self.jnp.asarray(Y)
+
+    def run(self, U, Y):
+        self.carry, losses = self._run(self.carry, U, Y)
+        return losses.block_until_ready()
+
+    def weights(self):
+        return [np.asarray(w) for w in self.carry[0]]
+
+    def costates(self):
+        return [np.asarray(p) for p in self.carry[1]]
+
+
 # ----------------------------------------------------------------------------- parts
 
 def header():
@@ -290,18 +365,18 @@ def header():
               f"({blas.get('openblas configuration', '').strip()}); numpy copies are single-threaded")
     except Exception as exc:   # older numpy
         print(f"numpy BLAS: unknown ({exc})")
-    print("hamsym kernels: @numba.njit without parallel=True -> one thread")
+    print("hamsym kernels: main table generated with threads=False -> one thread")
 
 
-def build(tmp, hs, mlp):
+def build(tmp, hs, mlp, nets=NETS, threads=False):
     mods = {}
-    for label, sizes, name in NETS:
+    for label, sizes, name in nets:
         net = mlp(sizes, hs.tanh, loss="squared", name=name)
         system = hs.derive(net, **HYPER)
         path = tmp / name / f"{name}.py"        # one directory (and __pycache__) per module
-        hs.generate(system, path)
+        hs.generate(system, path, threads=threads)
         mtime = path.stat().st_mtime_ns
-        mod = hs.load(system, path)              # imports; nothing is compiled before the first call
+        mod = hs.load(system, path, threads=threads)   # imports; compiles at the first call
         assert path.stat().st_mtime_ns == mtime, "load() rewrote the module"
         mods[label] = (mod, path, sizes)
     return mods
@@ -339,7 +414,7 @@ def compile_times(mods):
           "cache files per module; warm = a second fresh process that loads them)")
 
 
-def sanity_check(mod, sizes):
+def sanity_check(mod, sizes, jax):
     integ = mod.Integrator(seed=0)
     names = list(integ.weights)
     w0 = {n: a.copy() for n, a in integ.weights.items()}
@@ -357,13 +432,22 @@ def sanity_check(mod, sizes):
     err_l = float(np.abs(hs_losses - np.array(th_losses)).max())
     moved = max(float(np.abs(integ.weights[n] - w0[n]).max()) for n in names)
     assert moved > 1e-6, "weights did not move; the check would be vacuous"
-    for what, err in (("weights vs torch HL", err_w), ("costates vs torch HL", err_p),
-                      ("weights vs torch SGD", err_s), ("losses vs torch HL", err_l)):
+    checks = [("weights vs torch HL", err_w), ("costates vs torch HL", err_p),
+              ("weights vs torch SGD", err_s), ("losses vs torch HL", err_l)]
+    err_j = None
+    if jax is not None:
+        jx = JaxHL(jax, w0, names, **HYPER)
+        j_losses = np.asarray(jx.run(*jx.data(U, Y)))
+        err_j = max(max(float(np.abs(integ.weights[n] - w).max()) for n, w in zip(names, jx.weights())),
+                    max(float(np.abs(integ.costates[n] - p).max()) for n, p in zip(names, jx.costates())))
+        checks += [("weights and costates vs JAX HL", err_j),
+                   ("losses vs JAX HL", float(np.abs(hs_losses - j_losses).max()))]
+    for what, err in checks:
         assert err < CHECK_TOL, f"{sizes}: {what} differ by {err:.2e} after {CHECK_STEPS} steps"
-    return err_w, err_p, err_s, moved
+    return err_w, err_p, err_s, err_j, moved
 
 
-def time_net(mod, sizes, repeats, target):
+def time_net(mod, sizes, repeats, target, jax):
     integ = mod.Integrator(seed=0)
     names = list(integ.weights)
     w0 = {n: a.copy() for n, a in integ.weights.items()}
@@ -419,6 +503,15 @@ def time_net(mod, sizes, repeats, target):
             "kernel": (loop(kernel_step, n_th["kernel"], rows_un, rows_yn), n_th["kernel"]),
             "hl": (loop(hl.step, n_th["hl"], rows_u, rows_y), n_th["hl"]),
             "sgd": (loop(sgd.step, n_th["sgd"], rows_u, rows_y), n_th["sgd"])}
+    if jax is not None:
+        jx = JaxHL(jax, w0, names, **HYPER)
+        jx.run(*jx.data(Uc, Yc))                                # compile for length 200
+        n_jax = clamp(target / (median_time(lambda: jx.run(*jx.data(Uc, Yc)), 3) / len(Uc)),
+                      20, 2_000_000)
+        Uj, Yj = jx.data(*stream_data(sizes, n_jax, seed=2))
+        jx.run(Uj, Yj)                                          # compile for the timed length
+        jobs["jax"] = (lambda: jx.run(Uj, Yj), n_jax)
+        n_th["jax"] = n_jax
     times = {k: [] for k in jobs}
     order = list(jobs)
     for r in range(repeats):               # interleaved, rotating the order: drift hits all alike
@@ -433,6 +526,8 @@ def time_net(mod, sizes, repeats, target):
     finite = all(np.all(np.isfinite(a)) for a in integ.weights.values())
     with torch.no_grad():
         finite &= all(bool(torch.isfinite(p).all()) for p in hl.params + sgd.params)
+    if jax is not None:
+        finite &= all(np.all(np.isfinite(w)) for w in jx.weights())
     return med, spread, {"hamsym": n_hs, **n_th}, finite, float(np.mean(run_hs.losses[-20:]))
 
 
@@ -454,6 +549,71 @@ def guard_cost(mod, sizes, repeats, target):
     return statistics.median(times[True]), statistics.median(times[False]), n
 
 
+_IR_CHILD = r"""
+import collections, importlib.util, json, re, sys
+import numpy as np
+path, modname, n_in, n_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+spec = importlib.util.spec_from_file_location(modname, path)
+mod = importlib.util.module_from_spec(spec)
+sys.modules[modname] = mod
+spec.loader.exec_module(mod)
+mod.Integrator(seed=0).run(np.zeros((2, n_in)), np.zeros((2, n_out)))
+ir = "\n".join(mod.update_net.inspect_llvm().values())
+ops = collections.Counter()
+for op, width in re.findall(r"= (fmul|fadd|fsub|fdiv) (?:<(\d+) x )?double", ir):
+    ops[f"{op} x{width or 1}"] += 1
+print(json.dumps({"ops": dict(ops), "tanh_calls": ir.count("@tanh(")}))
+"""
+
+
+def vector_evidence(mods):
+    """Compile each update kernel in a fresh process with an empty cache (cached code
+    cannot be inspected) and count the LLVM float instructions by vector width."""
+    print("\n== vectorisation: float instructions in the LLVM IR of update_net, by width "
+          "(x8 = <8 x double>, x1 = scalar); libm tanh calls")
+    for label, (mod, path, sizes) in mods.items():
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            env.pop("NUMBA_BOUNDSCHECK", None)
+            out = subprocess.run([sys.executable, "-c", _IR_CHILD, str(path), mod.__name__ + "_ir",
+                                  str(sizes[0]), str(sizes[-1])], env=env, capture_output=True,
+                                 text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(res["ops"].items()))
+        print(f"{label:>20}: {ops}; libm tanh calls {res['tanh_calls']}")
+
+
+def threads_speedup(tmp, hs, mlp, repeats, target):
+    """run() of a module generated with threads=False against threads="auto" (the row
+    loops of large layers on all Numba threads), interleaved; same bits either way."""
+    import numba
+    nets = [("1024-1024-1024-10", [1024, 1024, 1024, 10], "bench_big"),
+            ("4096-4096-10", [4096, 4096, 10], "bench_wide")]
+    print(f"\n== all cores on one network: threads=False vs threads='auto' "
+          f"({numba.get_num_threads()} Numba threads, {os.cpu_count()} logical cpus)")
+    one = build(tmp / "one", hs, mlp, nets, threads=False)
+    auto = build(tmp / "auto", hs, mlp, nets, threads="auto")
+    for label, sizes, _ in nets:
+        a, b = one[label][0].Integrator(seed=0), auto[label][0].Integrator(seed=0)
+        U, Y = stream_data(sizes, 4, seed=3)
+        la, lb = a.run(U, Y), b.run(U, Y)
+        same = np.array_equal(la, lb) and all(np.array_equal(a.weights[n], b.weights[n]) for n in a.weights)
+        n = clamp(target / (median_time(lambda: a.run(U, Y), 1) / len(U)), 5, 100_000)
+        U, Y = stream_data(sizes, n, seed=4)
+        times = {"one": [], "auto": []}
+        for r in range(repeats):
+            for key, learner in (("one", a), ("auto", b)) if r % 2 else (("auto", b), ("one", a)):
+                t = time.perf_counter()
+                learner.run(U, Y)
+                times[key].append((time.perf_counter() - t) / n)
+        t1, ta = (statistics.median(times[k]) for k in ("one", "auto"))
+        print(f"{label:>20}: one thread {t1 * 1e6:10.1f} us/step, auto {ta * 1e6:10.1f} us/step "
+              f"(best {min(times['one']) * 1e6:.1f} / {min(times['auto']) * 1e6:.1f}): speedup "
+              f"{t1 / ta:.2f}x; bit-identical after 4 steps: {same}")
+    print(f"(Numba threading layer: {numba.threading_layer()}; a loaded machine slows the "
+          "threaded kernels most: each parallel loop waits for its slowest thread)")
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -462,6 +622,10 @@ def main():
     ap.add_argument("--target", type=float, default=0.2, help="seconds per repeat per method")
     ap.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir with the generated modules")
+    ap.add_argument("--no-threads", action="store_true",
+                    help="skip the threads section (1024- and 4096-wide modules, threaded and not)")
+    ap.add_argument("--jax-all-cores", action="store_true",
+                    help="let XLA use every core (default: one thread, like torch and the kernels)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's adaptive malloc thresholds alone (torch times become bimodal)")
     args = ap.parse_args()
@@ -469,11 +633,13 @@ def main():
 
     malloc = "defaults (--default-malloc)" if args.default_malloc else tune_malloc()
     torch.set_num_threads(1)
+    jax, jax_note = import_jax(args.jax_all_cores)
     import hamsym as hs
     from hamsym.zoo import mlp
 
     header()
     print(f"malloc: {malloc}")
+    print(f"JAX: {jax_note}")
     print("nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
           + ", ".join(f"{k}={v}" for k, v in HYPER.items())
           + f"; SGD lr={HYPER['delta'] ** 2 * HYPER['beta'] * HYPER['gamma']:g}, "
@@ -485,6 +651,7 @@ def main():
         print(f"generated modules in {tmp}" + ("" if args.keep else " (removed at exit; --keep keeps it)"))
         if not args.no_compile:
             compile_times(mods)
+        vector_evidence(mods)
 
         print(f"\n== sanity: {CHECK_STEPS} steps from the same weights, max |difference| "
               f"(asserted < {CHECK_TOL:g})")
@@ -492,15 +659,16 @@ def main():
             t = time.perf_counter()
             mod.Integrator(seed=0).run(*stream_data(sizes, 2, seed=0))
             first = time.perf_counter() - t
-            ew, ep, es, moved = sanity_check(mod, sizes)
-            print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e} "
+            ew, ep, es, ej, moved = sanity_check(mod, sizes, jax)
+            jtxt = "" if ej is None else f", weights+costates JAX {ej:.1e}"
+            print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e}{jtxt} "
                   f"(weights moved up to {moved:.1e}); parent's first run() {first:.3f}s")
 
         print(f"\n== time per learning step (median of {args.repeats} interleaved repeats, "
               f"~{args.target:g}s each)")
         results = {}
         for label, (mod, path, sizes) in mods.items():
-            results[label] = time_net(mod, sizes, args.repeats, args.target)
+            results[label] = time_net(mod, sizes, args.repeats, args.target, jax)
 
         labels = list(results)
         w = 21
@@ -513,10 +681,16 @@ def main():
         us = lambda v: f"{v[0]:.2f} ({v[1]:.2f})"
         for key, name in (("hamsym", "hamsym run()"), ("py", "hamsym step() py loop"),
                           ("kernel", "step kernel, all arrays"),
+                          ("jax", "JAX jit+scan HL"),
                           ("hl", "torch eager HL"), ("sgd", "torch SGD momentum")):
+            if key == "jax" and jax is None:
+                continue
             row(f"{name:<22}  [us/step]", [(results[l][0][key] * 1e6, results[l][0][key + "_min"] * 1e6)
                                            for l in labels], us)
         ratio = lambda a, b: [results[l][0][a] / results[l][0][b] for l in labels]
+        if jax is not None:
+            row("JAX HL / hamsym run()         [x]", ratio("jax", "hamsym"), lambda v: f"{v:.2f}")
+            row("  target (issue)              [x]", [JAX_TARGETS[l] for l in labels], lambda v: f">= {v:g}")
         row("torch HL / hamsym run()       [x]", ratio("hl", "hamsym"), lambda v: f"{v:.1f}")
         row("  target (issue)              [x]", [TARGETS[l] for l in labels], lambda v: f">= {v:g}")
         row("torch SGD / hamsym run()      [x]", ratio("sgd", "hamsym"), lambda v: f"{v:.1f}")
@@ -526,8 +700,8 @@ def main():
         row("step kernel, all arrays / run [x]", ratio("kernel", "hamsym"), lambda v: f"{v:.2f}")
         row("spread (max-min)/med hs|HL|SGD", [results[l][1] for l in labels],
             lambda s: f"{s['hamsym'] * 100:.0f}|{s['hl'] * 100:.0f}|{s['sgd'] * 100:.0f}%")
-        row("steps per repeat hs|HL|SGD", [results[l][2] for l in labels],
-            lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}")
+        row("steps per repeat hs|HL|SGD|JAX", [results[l][2] for l in labels],
+            lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}|{n.get('jax', '-')}")
         row("weights finite / hs loss (last 20)", [(results[l][3], results[l][4]) for l in labels],
             lambda v: f"{v[0]} / {v[1]:.3g}")
         print("(times: median (best) over the repeats; ratios use medians)")
@@ -554,6 +728,9 @@ def main():
         print("(update pass alone: a Numba loop p = a*p - c; w -= d*p over two arrays of the net's "
               "parameter count, 32 B/param, cache-warm; achieved GB/s in parentheses uses the best time)")
 
+        if not args.no_threads:
+            threads_speedup(tmp, hs, mlp, args.repeats, args.target)
+
         label = "64-256-256-10"
         t_on, t_off, n = guard_cost(mods[label][0], mods[label][2], args.repeats, args.target)
         print(f"\n== divergence guard on {label} (run() of {n} steps, median of "
@@ -576,6 +753,14 @@ def main():
             print(f"{l:>20}: Integrator.step() / run() = {ratio:5.2f}x "
                   f"({results[l][0]['py'] * 1e6:.2f} vs {results[l][0]['hamsym'] * 1e6:.2f} us/step), "
                   f"target <= {STEP_TARGET:g}x: {'met' if ok else 'NOT met'}")
+        if jax is None:
+            print(f"JAX / hamsym not measured: {jax_note}")
+        for l in labels if jax is not None else ():
+            ratio = results[l][0]["jax"] / results[l][0]["hamsym"]
+            ok = ratio >= JAX_TARGETS[l]
+            ok_all &= ok
+            print(f"{l:>20}: JAX HL / hamsym   = {ratio:7.2f}x, target >= {JAX_TARGETS[l]:g}x: "
+                  f"{'met' if ok else 'NOT met'}")
         print(f"\ntotal wall time {time.perf_counter() - t_start:.1f}s")
         return 0
     finally:

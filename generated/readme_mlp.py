@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "5bc12474eccb361f091186935267dd9e58bd86bb764309d8f4dc6a942593abbc"
+SPEC_HASH = "ce1725d361381f5e344e67086f0ecbdc13668549b15f2f4d8c8fb40eada4d0df"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -85,6 +85,123 @@ if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
+# -- elementary functions from arithmetic only, so that the loops calling them vectorise
+@numba.extending.intrinsic
+def _as_double(typingctx, bits):
+    """The float64 with the given int64 bit pattern."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))
+    return numba.types.float64(numba.types.int64), codegen
+
+
+@numba.extending.intrinsic
+def _as_bits(typingctx, x):
+    """The int64 bit pattern of a float64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(numba.types.int64))
+    return numba.types.int64(numba.types.float64), codegen
+
+
+@numba.njit(inline="always", **_JIT)
+def _tanh(x):
+    """tanh from arithmetic only, so loops that call it vectorise (hamsym.codegen.vector_math)."""
+    a = abs(x)
+    z = a * a
+    q = 6.476658369354856e-06
+    q = q * z + -3.118276779963142e-05
+    q = q * z + 9.255408976445487e-05
+    q = q * z + -0.0002375816628927853
+    q = q * z + 0.0005896577189384784
+    q = q * z + -0.0014557747943454275
+    q = q * z + 0.003592121667721315
+    q = q * z + -0.008863235096209671
+    q = q * z + 0.021869488518662286
+    q = q * z + -0.05396825396788825
+    q = q * z + 0.13333333333333033
+    q = q * z + -0.3333333333333333
+    small = a + a * (z * q)
+    y = 2.0 * a
+    y = y if y <= 40.0 else 40.0         # tanh(20) rounds to 1; nan and inf go to 40 here
+    kd = y * 1.4426950408889634 + 6755399441055744.0
+    k = kd - 6755399441055744.0
+    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    e = 1.6059043836821613e-10
+    e = e * r + 2.08767569878681e-09
+    e = e * r + 2.505210838544172e-08
+    e = e * r + 2.755731922398589e-07
+    e = e * r + 2.7557319223985893e-06
+    e = e * r + 2.48015873015873e-05
+    e = e * r + 0.0001984126984126984
+    e = e * r + 0.001388888888888889
+    e = e * r + 0.008333333333333333
+    e = e * r + 0.041666666666666664
+    e = e * r + 0.16666666666666666
+    e = e * r + 0.5
+    e = e * r + 1.0
+    e = e * r + 1.0
+    e = e * _as_double((_as_bits(kd) - 0x4338000000000000 + 1023) << 52)
+    big = 1.0 - 2.0 / (e + 1.0)
+    return math.copysign(big if a >= 0.625 else small, x)
+
+
+@numba.extending.intrinsic
+def _dot(typingctx, a, i, b, lanes):
+    """Row i of the C-ordered matrix a times the vector b, in `lanes` lanes (a constant):
+    lane u sums the products of the columns r = u (mod lanes) below the last whole block, in order;
+    the columns left go to lane 0; the lanes are then added pairwise. The same
+    IEEE operations as hamsym.codegen.lower.Lowering.dot writes out in Python, but
+    as LLVM vector instructions: without fastmath, LLVM does not vectorise a sum."""
+    ok = (isinstance(a, numba.types.Array) and a.ndim == 2 and a.layout == "C" and
+          isinstance(b, numba.types.Array) and b.ndim == 1 and b.layout == "C" and
+          a.dtype == b.dtype and isinstance(i, numba.types.Integer) and
+          isinstance(lanes, numba.types.IntegerLiteral))
+    if not ok:
+        return None
+    width = lanes.literal_value
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir        # Numba's own code generator
+        from numba.core import cgutils
+        aty, ity, bty = sig.args[:3]
+        mat = context.make_array(aty)(context, builder, args[0])
+        vec = context.make_array(bty)(context, builder, args[2])
+        cols = cgutils.unpack_tuple(builder, mat.shape, 2)[1]
+        length = cgutils.unpack_tuple(builder, vec.shape, 1)[0]
+        with builder.if_then(builder.icmp_signed("!=", length, cols), likely=False):
+            context.call_conv.return_user_exc(builder, IndexError, ("_dot: vector and row differ in length",))
+        pa = mat.data
+        pa = builder.gep(pa, [builder.mul(context.cast(builder, args[1], ity, numba.types.intp), cols)])
+        pb = vec.data
+        one = context.get_value_type(aty.dtype)
+        f64 = ir.DoubleType()
+        wide, acc_type = ir.VectorType(one, width), ir.VectorType(f64, width)
+        size = ir.Constant(cols.type, width)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(acc_type, [0.0] * width))
+        blocks = builder.udiv(cols, size)
+        with cgutils.for_range(builder, blocks) as loop:
+            at = builder.mul(loop.index, size)
+            x = builder.load(builder.bitcast(builder.gep(pa, [at]), wide.as_pointer()), align=1)
+            y = builder.load(builder.bitcast(builder.gep(pb, [at]), wide.as_pointer()), align=1)
+            product = builder.fmul(x, y)
+            if one != f64:                 # float32: the product rounds to float32 first
+                product = builder.fpext(product, acc_type)
+            builder.store(builder.fadd(builder.load(acc), product), acc)
+        total = builder.load(acc)
+        parts = [builder.extract_element(total, ir.Constant(ir.IntType(32), u)) for u in range(width)]
+        first = cgutils.alloca_once_value(builder, parts[0])
+        with cgutils.for_range_slice(builder, builder.mul(blocks, size), cols,
+                                     ir.Constant(cols.type, 1)) as (r, _):
+            product = builder.fmul(builder.load(builder.gep(pa, [r])), builder.load(builder.gep(pb, [r])))
+            if one != f64:
+                product = builder.fpext(product, f64)
+            builder.store(builder.fadd(builder.load(first), product), first)
+        parts[0] = builder.load(first)
+        while len(parts) > 1:
+            parts = [builder.fadd(x, y) for x, y in zip(parts[::2], parts[1::2])]
+        return parts[0]
+    return numba.types.float64(a, i, b, lanes), codegen
+
+
 @numba.njit(**_JIT)
 def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4):
     """Update of unit net: W1, b1, W2, b2; returns its loss terms at step k."""
@@ -100,11 +217,9 @@ def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta,
         _t0[_i] = _acc
     for _i in range(16):
         _a0 = (_t0[_i] + b1[_i])
-        h[_i] = (math.tanh(_a0))
+        h[_i] = (_tanh(_a0))
     for _i in range(2):
-        _acc = 0.0
-        for _r in range(16):
-            _acc += W2[_i, _r] * h[_r]
+        _acc = _dot(W2, _i, h, 4)
         _t1[_i] = _acc
     _s0 = 0.0
     for _i in range(2):
@@ -157,7 +272,7 @@ def forward(W1, b1, u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _out
         _t0[_i] = _acc
     for _i in range(16):
         _a0 = (_t0[_i] + b1[_i])
-        _out_h[_i] = (math.tanh(_a0))
+        _out_h[_i] = (_tanh(_a0))
 
 
 @numba.njit(**_JIT)

@@ -15,14 +15,14 @@ from ..network import HYPERPARAMETERS
 from .step import Kernel
 
 
-def lower_forward(system):
+def lower_forward(system, threads=None):
     """(Kernel, {instant name: output buffer name}, {buffer: storage shape})."""
     net = system.net
     table = {net.vars[n]: e for n, e in net.instants.items()}
     memo = {}
     defs = [(n, expand(e, table, memo)) for n, e in net.instants.items()
             if not any(v.kind == "target" for v in net.leaves(e))]
-    low = Lowering(count_uses([d for _, d in defs], {d for _, d in defs}))
+    low = Lowering(count_uses([d for _, d in defs], {d for _, d in defs}), threads=threads)
     outputs = {}
     for name, d in defs:
         outputs[name] = low.materialize(d, name=f"_out_{name}")
@@ -30,5 +30,5 @@ def lower_forward(system):
     args = [v.name for v in net.of_kind("weight") + net.of_kind("state") + net.of_kind("input")
             if v.name in reads]
     args += list(HYPERPARAMETERS) + [q.name for q in net.of_kind("param")] + list(low.buffers)
-    return Kernel("forward", args, low.lines, False), outputs, dict(low.buffers)
+    return Kernel("forward", args, low.lines, False, low.threaded), outputs, dict(low.buffers)
 

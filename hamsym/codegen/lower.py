@@ -23,6 +23,19 @@ from ..activations import F, t
 from .scalar import scalar_code
 
 
+# threads="auto": a loop nest is split across threads from this many multiply-adds (or
+# weight entries) on; below, waking the threads costs more than they save
+PARALLEL_WORK = 1 << 18
+COLUMN_BLOCK, MAX_BLOCKS = 256, 64    # column blocks of a threaded update pass (column_blocks)
+
+
+def lanes(k):
+    """Independent partial sums of a dot product of length k (see Lowering.dot): enough
+    to keep the vector adders busy on long rows, few on short ones, where adding the
+    lanes up at the end would cost more than the products."""
+    return 4 if k < 64 else 8 if k < 256 else 16
+
+
 def _is_reduction(e):
     return (isinstance(e, E.MatMul) and e.args[0].shape[1] > 1) or isinstance(
         e, (R.SumSquares, E.Inner, R.SumAll, R.Softmax, R.CrossEntropy))
@@ -61,7 +74,7 @@ class ReadAfterWrite(Exception):
 class Lowering:
     """Accumulates the body of a step function: lines of code and work buffers."""
 
-    def __init__(self, uses, counter=None):
+    def __init__(self, uses, counter=None, threads=None):
         # temporaries are numbered module-wide (one counter shared by every kernel of a
         # module), so a buffer one kernel stores for another is never reused as a temporary
         self._count = Counter() if counter is None else counter
@@ -73,6 +86,9 @@ class Lowering:
         self._pending, self._waiting = frozenset(), {}
         self.frozen = set()     # weights already updated in this step: reading them is a bug
         self.uses = uses        # Expr -> number of places using it, to decide fusion
+        # work from which a row loop runs on all threads (numba.prange; None: never), and
+        # whether any does (the kernel then compiles with parallel=True)
+        self.threads, self.threaded = threads, False
 
     # -- names ---------------------------------------------------------------------------
     def fresh(self, prefix):
@@ -149,11 +165,12 @@ class Lowering:
         if act.origin is not None and act.output_form is not None:
             out = E.Apply(act.origin, x)
             if out in self.known:             # f' read off f's stored output
-                return "(" + scalar_code(act.output_form, {F: self.at(out, i, j, pre)}, act.name) + ")"
+                return "(" + scalar_code(act.output_form, {F: self.at(out, i, j, pre)}, act.name,
+                                         own=True) + ")"
         arg = self.fresh("a")
         pre.append(f"{arg} = {self.at(x, i, j, pre)}")
         body = act.stable if act.stable is not None else act.expr
-        return "(" + scalar_code(body, {t: arg}, act.name) + ")"
+        return "(" + scalar_code(body, {t: arg}, act.name, own=True) + ")"
 
     # -- materializing -------------------------------------------------------------------
     def prepare(self, e, fuse=()):
@@ -270,16 +287,16 @@ class Lowering:
             return name
         name = name or self.fresh("t")
         self.buffer(name, e.shape)
-        self._loops(e.shape, lambda i, j, depth: self._store(e, name, i, j, depth, fuse))
+        work = sum(m.args[0].shape[0] * m.args[0].shape[1] for m in fuse) or (
+            e.shape[0] * e.shape[1] if 1 not in e.shape else 0)
+        self._loops(e.shape, lambda i, j, depth: self._store(e, name, i, j, depth, fuse), work)
         return name
 
     def _store(self, e, name, i, j, depth, fuse):
         for k, mv in enumerate(sorted(fuse, key=str)):
             acc = f"_acc{k}"
             w, v = mv.args
-            self.emit(f"{acc} = 0.0", depth)
-            self.emit(f"for _r in range({w.shape[1]}):", depth)
-            self.emit(f"{acc} += {w.name}[{i}, _r] * {self.at(v, '_r', '0', [])}", depth + 1)
+            self.row_dot(acc, w, i, v, depth)
             self.inline[mv] = acc
         pre = []
         value = self.at(e, i, j, pre)
@@ -288,20 +305,103 @@ class Lowering:
             self.emit(line, depth)
         self.emit(f"{self.ref(name, e.shape, i, j)} = {value}", depth)
 
-    def _loops(self, shape, body):
+    def dot(self, acc, k, term, depth):
+        """Emit `acc = sum over _r < k of term(r)` (term(r): code of one product at index
+        code r). Long sums keep L = lanes(k) independent partial sums, lane u taking r = u
+        mod L in order below the last whole block, the rest going to lane 0, added
+        pairwise at the end: the additions no longer wait for each other, and the
+        order is fixed in the source (IEEE, no fastmath), so the bits do not depend on
+        how LLVM compiles the kernel. The module's _dot (row_dot) keeps this order."""
+        n = lanes(k)
+        if k < 2 * n:
+            self.emit(f"{acc} = 0.0", depth)
+            self.emit(f"for _r in range({k}):", depth)
+            self.emit(f"{acc} += {term('_r')}", depth + 1)
+            return
+        parts = [f"{acc}_{u}" for u in range(n)]
+        for part in parts:
+            self.emit(f"{part} = 0.0", depth)
+        whole = k - k % n
+        self.emit(f"for _r in range(0, {whole}, {n}):", depth)
+        for u, part in enumerate(parts):
+            self.emit(f"{part} += {term('_r' if u == 0 else f'_r + {u}')}", depth + 1)
+        for r in range(whole, k):                      # the remainder, into lane 0
+            self.emit(f"{parts[0]} += {term(str(r))}", depth)
+        while len(parts) > 1:
+            parts = [f"({a} + {b})" for a, b in zip(parts[::2], parts[1::2])]
+        self.emit(f"{acc} = {parts[0]}", depth)
+
+    def split(self, work, rows):
+        """Run a loop of `rows` independent rows (`work` multiply-adds) on all threads?"""
+        if self.threads is None or rows < 2 or work < max(self.threads, 1):
+            return False
+        self.threaded = True
+        return True
+
+    def row_dot(self, acc, a, i, b, depth):
+        """acc = row i of the matrix a times the vector b (both read by index). When a is
+        a stored C-ordered matrix and b a stored vector, the module's _dot does it with
+        vector instructions, in the same order as dot() writes it out."""
+        k = a.shape[1]
+        term = lambda r: f"{self.at(a, i, r, [])} * {self.at(b, r, '0', [])}"
+        arrays = [self._stored_name(a, matrix=True), self._stored_name(b, matrix=False)]
+        if k < 2 * lanes(k) or None in arrays:
+            self.dot(acc, k, term, depth)
+            return
+        term("0")                                    # registers the reads, checks their order
+        self.emit(f"{acc} = _dot({arrays[0]}, {i}, {arrays[1]}, {lanes(k)})", depth)
+
+    def _stored_name(self, e, matrix):
+        """The array holding e in its own layout (a matrix row-major, a vector 1-D), else None."""
+        if isinstance(e, E.Transpose) and not matrix and isinstance(e.args[0], E.Var):
+            e = e.args[0]                            # a vector's transpose: the same 1-D array
+        if isinstance(e, E.Var):
+            name = e.name
+        elif e in self.known and e.shape != ():
+            name = self.known[e]
+        else:
+            return None
+        if matrix != (1 not in e.shape):
+            return None
+        return name
+
+    def _loops(self, shape, body, work=0):
         """Loop over every entry of shape; body(i, j, depth) gets index code for the
-        entry (a loop variable, or "0" along a dimension of size 1)."""
+        entry (a loop variable, or "0" along a dimension of size 1). With `work` over the
+        threads threshold, the rows are shared among threads: body must write nothing
+        that another row writes (each row's arithmetic is the same either way)."""
         n, m = shape
+        rows = "numba.prange" if self.split(work, n) else "range"
         if m == 1:                       # column vectors, and 1x1
-            self.emit(f"for _i in range({n}):")
+            self.emit(f"for _i in {rows}({n}):")
             body("_i", "0", 1)
         elif n == 1:                     # row vectors
             self.emit(f"for _j in range({m}):")
             body("0", "_j", 1)
         else:
-            self.emit(f"for _i in range({n}):")
+            self.emit(f"for _i in {rows}({n}):")
             self.emit(f"for _j in range({m}):", 1)
             body("_i", "_j", 2)
+
+    def column_blocks(self, shape, body, work):
+        """Like _loops over a matrix, for a body that also accumulates along columns
+        (a message W.T @ v, summed over rows i): with threads, each thread takes a block
+        of columns and walks every row, so the sums over i keep their order and no two
+        threads write one entry."""
+        n, m = shape
+        if not self.split(work, m):
+            self._loops(shape, body)
+            return
+        # a fixed number of blocks (numba.get_num_threads() here would keep Numba from
+        # caching the kernel and its callers); prange deals them out to the threads
+        blocks = max(2, min(m // COLUMN_BLOCK, MAX_BLOCKS))
+        self.emit(f"for _c in numba.prange({blocks}):")
+        self.emit(f"for _i in range({n}):", 1)
+        # unsigned bounds: Numba then needs no negative-index wraparound on _j, which
+        # would keep LLVM from vectorising the loop
+        self.emit(f"for _j in range(numba.uint64(_c * {m} // {blocks}), "
+                  f"numba.uint64((_c + 1) * {m} // {blocks})):", 2)
+        body("_i", "_j", 3)
 
     def _matmul(self, e, name):
         a, b = (self.operand(x) for x in e.args)
@@ -320,18 +420,17 @@ class Lowering:
             return name
 
         if (n, m) == (1, 1):                                     # a.T @ b, a 1x1 matrix
-            self.emit("_acc = 0.0")
-            self.emit(f"for _r in range({k}):")
-            self.emit(f"_acc += {self.at(a, '0', '_r', [])} * {self.at(b, '_r', '0', [])}", 1)
+            self.dot("_acc", k, lambda r: f"{self.at(a, '0', r, [])} * {self.at(b, r, '0', [])}", 0)
             self.emit(f"{name}[0] = _acc")
             return name
 
         def body(i, j, depth):
-            self.emit("_acc = 0.0", depth)
-            self.emit(f"for _r in range({k}):", depth)
-            self.emit(f"_acc += {self.at(a, i, '_r', [])} * {self.at(b, '_r', j, [])}", depth + 1)
+            if m == 1:
+                self.row_dot("_acc", a, i, b, depth)
+            else:
+                self.dot("_acc", k, lambda r: f"{self.at(a, i, r, [])} * {self.at(b, r, j, [])}", depth)
             self.emit(f"{self.ref(name, e.shape, i, j)} = _acc", depth)
-        self._loops(e.shape, body)
+        self._loops(e.shape, body, n * k * m)
         return name
 
     def _sum(self, e, name):

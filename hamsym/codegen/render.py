@@ -33,9 +33,10 @@ from .distributed import plan as distributed_plan
 from .ensemble import ensemble_context
 from .advance import lower_advance
 from .forward import lower_forward
-from .lower import storage_shape
+from .lower import PARALLEL_WORK, storage_shape
 from .record import record_context
 from .step import lower_step
+from .vector_math import source as vector_math_source
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
 
@@ -62,15 +63,28 @@ def _ordered_dict_repr(d):
     return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "}"
 
 
+def threads_threshold(threads):
+    """The Lowering threshold for the `threads` option: "auto" splits loop nests of at
+    least PARALLEL_WORK multiply-adds across threads, True every matrix loop, False none."""
+    if threads == "auto":
+        return PARALLEL_WORK
+    if threads is True:
+        return 0
+    if threads is False:
+        return None
+    raise ValueError(f"threads must be 'auto', True or False, not {threads!r}")
+
+
 def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
-           reset_weight_costate=False, dtype="float64", versions=None):
+           reset_weight_costate=False, dtype="float64", threads=False, versions=None):
     """The source of the integrator module for `system` (a str)."""
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
     net = system.net
-    code = lower_step(system, schedule)
-    forward, outputs, forward_buffers = lower_forward(system)
+    split = threads_threshold(threads)
+    code = lower_step(system, schedule, split)
+    forward, outputs, forward_buffers = lower_forward(system, split)
     advance, advance_buffers = lower_advance(system, schedule, code.units, forward_buffers)
     weights, states = net.of_kind("weight"), net.of_kind("state")
     data = net.of_kind("input") + net.of_kind("target")
@@ -108,7 +122,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     predict = _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers,
                                scalars)
     context = dict(
-        name=net.name, versions=versions, versions_repr=_ordered_dict_repr(versions),
+        name=net.name, versions=versions, vector_math=vector_math_source(), versions_repr=_ordered_dict_repr(versions),
         schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
             [] if schedule.scheme == "local" else [(u.name, components(net, u.states)) for u in code.units]), equations=[line.strip() for line in str(system).splitlines()[1:]],
         has_states=bool(states), layout=layout, spec_hash="",
@@ -276,7 +290,7 @@ def _remove_orphans(path):
             pass                               # not ours, or a live process of another user
 
 
-OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype")
+OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype", "threads")
 
 
 def _check_options(options, where):
@@ -340,7 +354,9 @@ def generate(system, path=None, **options):
     valid); a stale file is replaced, and a file that is not a hamsym module is
     replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
     groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
-    ('float64' or 'float32').
+    ('float64' or 'float32'), threads (False, the default: one thread; 'auto': the
+    row loops of large layers run on all of Numba's threads; True: every matrix loop
+    does; the results are the same bit for bit).
     """
     _check_options(options, "generate")
     return _write(system, path, options)[0]

@@ -14,8 +14,14 @@ from ..expr import DeclarationError
 
 
 class _Printer(PythonCodePrinter):
-    def __init__(self):
+    def __init__(self, own=False):
         super().__init__({"fully_qualified_modules": True, "standard": "python3"})
+        self.own = own
+
+    def _print_tanh(self, expr):
+        # the generated module's _tanh vectorises (codegen/vector_math.py); libm's does not
+        name = "_tanh" if self.own else "math.tanh"
+        return f"{name}({self._print(expr.args[0])})"
 
     def _print_Integer(self, expr):
         return f"{int(expr)}.0"
@@ -44,14 +50,15 @@ class _Printer(PythonCodePrinter):
         return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
 
 
-def scalar_code(expr, subs, what):
+def scalar_code(expr, subs, what, own=False):
     """Python source for a scalar SymPy expression, with symbols replaced by code names.
 
     subs maps SymPy symbols to the (already bound) local variable names; `what`
     names the activation in the error raised when a function has no Python form.
+    With own, functions the generated module defines itself (_tanh) replace libm's.
     """
     expr = expr.xreplace({s: sympy.Symbol(name) for s, name in subs.items()})
-    printer = _Printer()
+    printer = _Printer(own)
     try:
         code = printer.doprint(expr)
     except Exception as err:  # SymPy's printer raises bare exceptions for unknown functions

@@ -49,6 +49,7 @@ class Kernel:
     args: list           # parameter names, in order
     lines: list          # body
     returns_loss: bool
+    parallel: bool = False   # some loop runs on all threads (numba.prange)
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,9 @@ def _elementwise_reads(e, known):
 class _UnitLowering:
     """Builds the two kernels of one unit."""
 
-    def __init__(self, system, schedule, unit, units, prefix, counter):
+    def __init__(self, system, schedule, unit, units, prefix, counter, threads=None):
         self.system, self.schedule, self.unit, self.prefix = system, schedule, unit, prefix
+        self.threads = threads          # Lowering's threads threshold (None: one thread)
         self.counter = counter          # numbers temporaries module-wide
         self.shared = {}
         self._expanded = {}            # names expanded once, reused by every view
@@ -116,7 +118,7 @@ class _UnitLowering:
         tasks = [(inbox(self.unit, x).name, self.view(e)) for x, e in self.unit.outgoing.items()]
         if not tasks:
             return None, {}
-        low = Lowering(count_uses([e for _, e in tasks], {}), self.counter)
+        low = Lowering(count_uses([e for _, e in tasks], {}), self.counter, self.threads)
         for name, e in tasks:
             low.store(e, name)
         outputs = [n for n, _ in tasks]
@@ -197,7 +199,7 @@ class _UnitLowering:
         tasks, grads, loss, instants, messages, named, roots, jacobi = plan
         fused = self._fusable_messages(messages, tasks, loss, instants, grads) \
             if fuse_messages else {}
-        low = Lowering(count_uses(named + roots, set(named)), self.counter)
+        low = Lowering(count_uses(named + roots, set(named)), self.counter, self.threads)
         for e, name in self.shared.items():           # stored by this unit's emit kernel
             low.known[e] = name
             low.buffers[name] = storage_shape(e.shape)
@@ -283,7 +285,11 @@ class _UnitLowering:
                 old = "_w" if made_by[w] else ww
                 low.emit(f"{ww} = {old} - _db * {pw if jacobi else '_p'}", depth)
                 low.emit(f"{pw} = {'0.0' if sched.reset_weight_costate else '_p'}", depth)
-            low._loops(w.shape, body)
+            size = w.shape[0] * w.shape[1]
+            if made_by[w]:              # sums over rows: threads take blocks of columns
+                low.column_blocks(w.shape, body, size)
+            else:
+                low._loops(w.shape, body, size)
             for m, name in made_by[w]:
                 low.known[m] = name
             low.frozen.update((w, p[w]))
@@ -321,7 +327,7 @@ class _UnitLowering:
         shared = set(self.shared.values()) if returns_loss else set()
         work = [b for b in low.buffers if b not in outputs and (b not in shared or b in low.read)]
         args = own + published + received + data + list(HYPERPARAMETERS) + params + work + list(outputs)
-        return Kernel(name, args, low.lines, returns_loss), dict(low.buffers)
+        return Kernel(name, args, low.lines, returns_loss, low.threaded), dict(low.buffers)
 
 
 def _merge_buffers(buffers, new, kernel):
@@ -333,13 +339,13 @@ def _merge_buffers(buffers, new, kernel):
                                  f"another kernel's has {buffers[name]}")
 
 
-def lower_step(system, schedule):
+def lower_step(system, schedule, threads=None):
     units = partition(system, schedule)
     multi = len(units) > 1
     kernels, buffers, driver = [], {}, []
     counter = Counter()
-    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}__" if multi else "", counter)
-                 for u in units]
+    lowerings = [_UnitLowering(system, schedule, u, units, f"_{u.name}__" if multi else "", counter,
+                               threads) for u in units]
     published = {}
     for lw in lowerings:
         kernel, bufs = lw.emit_kernel()
