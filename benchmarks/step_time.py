@@ -35,7 +35,7 @@ float64):
 8. vectorisation evidence: each update kernel compiled in a fresh process (empty
    cache), its LLVM IR's float instructions counted by vector width, and the libm
    tanh calls left (none: the module's own _tanh is inlined and vectorised);
-9. all cores: run() of modules generated with threads=False vs threads="auto" on
+9. all cores: run() of modules generated with threads=False vs threads=True on
    1024-1024-1024-10 and 4096-4096-10 (--no-threads skips it), and whether both
    give the same bits.
 
@@ -43,7 +43,7 @@ Before timing, the script asserts that hamsym, the torch HL reference, torch
 SGD and JAX reach the same weights (and hamsym and torch HL the same costates) after a
 few steps, to 1e-9. torch runs on one thread (torch.set_num_threads(1)); the
 modules of the main table are generated with threads=False (one thread, like torch
-and JAX); a separate section times threads="auto" on the 1024- and 4096-wide nets. glibc's malloc
+and JAX); a separate section times threads=True on the 1024- and 4096-wide nets. glibc's malloc
 thresholds are fixed so torch reuses its per-step gradient blocks (see
 tune_malloc; --default-malloc to skip). The whole run takes a few minutes on a
 2-core machine.
@@ -584,32 +584,37 @@ def vector_evidence(mods):
 
 
 def threads_speedup(tmp, hs, mlp, repeats, target):
-    """run() of a module generated with threads=False against threads="auto" (the row
-    loops of large layers on all Numba threads), interleaved; same bits either way."""
+    """run() of a module generated with threads=False against threads=True (every
+    matrix loop on all Numba threads), interleaved; same bits either way. Also says
+    whether the default, threads="auto", threads the network (layers of
+    2^23 weights or more)."""
     import numba
     nets = [("1024-1024-1024-10", [1024, 1024, 1024, 10], "bench_big"),
             ("4096-4096-10", [4096, 4096, 10], "bench_wide")]
-    print(f"\n== all cores on one network: threads=False vs threads='auto' "
+    print(f"\n== all cores on one network: threads=False vs threads=True "
           f"({numba.get_num_threads()} Numba threads, {os.cpu_count()} logical cpus)")
     one = build(tmp / "one", hs, mlp, nets, threads=False)
-    auto = build(tmp / "auto", hs, mlp, nets, threads="auto")
-    for label, sizes, _ in nets:
-        a, b = one[label][0].Integrator(seed=0), auto[label][0].Integrator(seed=0)
+    many = build(tmp / "many", hs, mlp, nets, threads=True)
+    for label, sizes, name in nets:
+        system = hs.derive(mlp(sizes, hs.tanh, loss="squared", name=name), **HYPER)
+        auto = "prange" in hs.render(system, threads="auto")
+        a, b = one[label][0].Integrator(seed=0), many[label][0].Integrator(seed=0)
         U, Y = stream_data(sizes, 4, seed=3)
         la, lb = a.run(U, Y), b.run(U, Y)
         same = np.array_equal(la, lb) and all(np.array_equal(a.weights[n], b.weights[n]) for n in a.weights)
         n = clamp(target / (median_time(lambda: a.run(U, Y), 1) / len(U)), 5, 100_000)
         U, Y = stream_data(sizes, n, seed=4)
-        times = {"one": [], "auto": []}
+        times = {"one": [], "many": []}
         for r in range(repeats):
-            for key, learner in (("one", a), ("auto", b)) if r % 2 else (("auto", b), ("one", a)):
+            for key, learner in (("one", a), ("many", b)) if r % 2 else (("many", b), ("one", a)):
                 t = time.perf_counter()
                 learner.run(U, Y)
                 times[key].append((time.perf_counter() - t) / n)
-        t1, ta = (statistics.median(times[k]) for k in ("one", "auto"))
-        print(f"{label:>20}: one thread {t1 * 1e6:10.1f} us/step, auto {ta * 1e6:10.1f} us/step "
-              f"(best {min(times['one']) * 1e6:.1f} / {min(times['auto']) * 1e6:.1f}): speedup "
-              f"{t1 / ta:.2f}x; bit-identical after 4 steps: {same}")
+        t1, tm = (statistics.median(times[k]) for k in ("one", "many"))
+        print(f"{label:>20}: one thread {t1 * 1e6:10.1f} us/step, threads {tm * 1e6:10.1f} us/step "
+              f"(best {min(times['one']) * 1e6:.1f} / {min(times['many']) * 1e6:.1f}): speedup "
+              f"{t1 / tm:.2f}x; bit-identical after 4 steps: {same}; "
+              f"threads='auto' {'threads it' if auto else 'keeps one thread'}")
     print(f"(Numba threading layer: {numba.threading_layer()}; a loaded machine slows the "
           "threaded kernels most: each parallel loop waits for its slowest thread)")
 

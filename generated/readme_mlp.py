@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "ce1725d361381f5e344e67086f0ecbdc13668549b15f2f4d8c8fb40eada4d0df"
+SPEC_HASH = "ced4a2823a453d59f2749ae3c779b878672788a2e2f84d3e39d5f8e1e5747e0e"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -83,6 +83,11 @@ if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
 # so a resumed run would not repeat an uninterrupted one. IEEE order makes results
 # depend on the inputs only.
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+# No reference counting (Numba's NRT) in the kernels: they allocate nothing and read only
+# arrays their caller holds, so NRT would only add an atomic increment and decrement per
+# array argument of every call: half of a small network's step. The bits are the same.
+if "_nrt" in vars(numba.core.cpu.CPUTargetOptions):
+    _JIT["_nrt"] = False
 
 
 # -- elementary functions from arithmetic only, so that the loops calling them vectorise

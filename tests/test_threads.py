@@ -1,6 +1,8 @@
 """Kernels whose row loops run on all threads (threads=True) compute the same bits as
 single-threaded ones, also when called from inside another parallel loop."""
 
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -25,10 +27,25 @@ def stream(seed=3):
     return rng.normal(size=(STEPS, SIZES[0])), 0.3 * rng.normal(size=(STEPS, SIZES[-1]))
 
 
+def _parallel_kernels(text):
+    """Kernels of the network compiled with parallel=True (the Ensemble's own loop over
+    learners always is)."""
+    found = re.findall(r"^@numba\.njit\(parallel=True, \*\*_JIT\)\ndef (\w+)\(", text, re.M)
+    return set(found) - {"_ensemble_span"}
+
+
 def test_threaded_module_uses_prange(modules):
     threaded, plain = (open(modules[t].__file__).read() for t in (True, False))
-    assert "numba.prange" in threaded and "parallel=True" in threaded
-    assert "numba.prange" not in plain and "parallel=True" not in plain
+    assert _parallel_kernels(threaded) and not _parallel_kernels(plain)
+    assert "numba.prange" in threaded
+
+
+def test_auto_threads_only_very_large_layers():
+    """The default, threads="auto", threads loop nests of 2^23 weights or more."""
+    def source(sizes):
+        return hs.render(hs.derive(mlp(sizes, hs.tanh, loss="squared", name="wide"), theta=0.3))
+    assert _parallel_kernels(source([8, 4096, 2048, 2]))
+    assert not _parallel_kernels(source([8, 1024, 1024, 2]))
 
 
 def test_threaded_steps_are_bit_identical(modules):

@@ -76,7 +76,7 @@ def threads_threshold(threads):
 
 
 def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
-           reset_weight_costate=False, dtype="float64", threads=False, versions=None):
+           reset_weight_costate=False, dtype="float64", threads="auto", versions=None):
     """The source of the integrator module for `system` (a str)."""
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
@@ -354,9 +354,10 @@ def generate(system, path=None, **options):
     valid); a stale file is replaced, and a file that is not a hamsym module is
     replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
     groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
-    ('float64' or 'float32'), threads (False, the default: one thread; 'auto': the
-    row loops of large layers run on all of Numba's threads; True: every matrix loop
-    does; the results are the same bit for bit).
+    ('float64' or 'float32'), threads ('auto', the default: the
+    row loops of layers of 2^23 weights or more run on all of Numba's threads; False:
+    one thread; True: every matrix loop is threaded; the results are the same bit for
+    bit).
     """
     _check_options(options, "generate")
     return _write(system, path, options)[0]
