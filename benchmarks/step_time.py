@@ -57,6 +57,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -597,7 +598,8 @@ def threads_speedup(tmp, hs, mlp, repeats, target):
     many = build(tmp / "many", hs, mlp, nets, threads=True)
     for label, sizes, name in nets:
         system = hs.derive(mlp(sizes, hs.tanh, loss="squared", name=name), **HYPER)
-        auto = "prange" in hs.render(system, threads="auto")
+        auto = re.search(r"^@numba\.njit\(parallel=True, \*\*_JIT\)\ndef (update|emit|forward)",
+                         hs.render(system, threads="auto"), re.M) is not None
         a, b = one[label][0].Integrator(seed=0), many[label][0].Integrator(seed=0)
         U, Y = stream_data(sizes, 4, seed=3)
         la, lb = a.run(U, Y), b.run(U, Y)

@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "ced4a2823a453d59f2749ae3c779b878672788a2e2f84d3e39d5f8e1e5747e0e"
+SPEC_HASH = "60211ae55372f4430265f8747b12f69bc7e838fd9759bfacca46ff82fea714b3"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -83,11 +83,11 @@ if (numba.__version__, "{}.{}".format(*__import__("sys").version_info[:2])) != (
 # so a resumed run would not repeat an uninterrupted one. IEEE order makes results
 # depend on the inputs only.
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
-# No reference counting (Numba's NRT) in the kernels: they allocate nothing and read only
-# arrays their caller holds, so NRT would only add an atomic increment and decrement per
-# array argument of every call: half of a small network's step. The bits are the same.
-if "_nrt" in vars(numba.core.cpu.CPUTargetOptions):
-    _JIT["_nrt"] = False
+# The step and the loops that call it are compiled without Numba's reference counting
+# (NRT): they allocate nothing and read only arrays their caller holds, and NRT would add
+# an atomic increment and decrement per array argument of every call: half of a small
+# network's step. The bits are the same. (A private Numba option: used where it exists.)
+_HOT = dict(_JIT, _nrt=False) if hasattr(numba.core.cpu.CPUTargetOptions, "_nrt") else _JIT
 
 
 # -- elementary functions from arithmetic only, so that the loops calling them vectorise
@@ -207,7 +207,7 @@ def _dot(typingctx, a, i, b, lanes):
     return numba.types.float64(a, i, b, lanes), codegen
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def update_net(W1, p_W1, b1, p_b1, W2, p_W2, b2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4):
     """Update of unit net: W1, b1, W2, b2; returns its loss terms at step k."""
     _aw = 1.0 + flip * theta
@@ -280,7 +280,7 @@ def forward(W1, b1, u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _out
         _out_h[_i] = (_tanh(_a0))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4):
     """One HL step in place; returns the loss at step k (before the update)."""
     _loss = 0.0
@@ -288,14 +288,14 @@ def step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta
     return _loss
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def run(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses):
     """HL over a stream, one step per row; losses[k] gets the loss of step k."""
     for _k in range(losses.shape[0]):
         losses[_k] = step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream[_k], y_stream[_k], gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, _start, _stop, _guard):
     """Rows _start.._stop-1 of the streams, one step each, as run() does them. With
     _guard, stops after the first step whose loss is not finite. Returns the row after
@@ -308,7 +308,7 @@ def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, bet
     return _stop
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _span_record(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, _start, _stop, _guard, _g0, _every, _outputs, _f__t0, _f__out_h, _row, _wrap, _r_step, _r_loss, _r_o_h, _r_w_W1, _r_w_b1, _r_w_W2, _r_w_b2, _r_n_W1, _r_n_b1, _r_n_W2, _r_n_b2):
     """_span, recording: at each step _g = _g0 + _k - _start of the learner's count with
     (_g + 1) % _every == 0, row _row (then the next; after row _wrap - 1 comes row 0: a

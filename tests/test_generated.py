@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hamsym as hs
@@ -68,3 +69,19 @@ if __name__ == "__main__":
         system, options = source()
         hs.generate(system, ROOT / "generated" / name, **options)
         print("wrote generated/" + name)
+
+
+def test_kernels_compile_without_reference_counting(tmp_path):
+    """Numba's reference counts cost two atomic operations per array argument of every
+    kernel call (half of a small network's step); the step and the loops that call it
+    allocate nothing, so the module turns them off where Numba has the option (it does
+    in the tested versions)."""
+    system, _ = readme_system()
+    mod = hs.load(system, tmp_path / "no_nrt_mlp.py")
+    hot = [mod.step, mod.run, mod._span, mod._span_record]
+    hot += [getattr(mod, name) for name in dir(mod) if name.startswith(("update_", "emit_"))]
+    for kernel in hot:
+        assert kernel.targetoptions.get("_nrt") is False, kernel
+    learner = mod.Integrator(seed=0)
+    U = np.random.default_rng(0).normal(size=(50, 4))
+    assert np.isfinite(learner.run(U, np.sin(U[:, :2]))).all()

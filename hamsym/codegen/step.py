@@ -365,8 +365,13 @@ def lower_step(system, schedule, threads=None):
     if published:
         driver.append("# publish the state vectors other units read (step-k values)")
     for name, x in sorted(published.items()):
-        buffers[name] = storage_shape(x.shape)
-        driver.append(f"{name}[:] = {x.name}")
+        shape = buffers[name] = storage_shape(x.shape)
+        # a loop, not name[:] = x: Numba's slice copy needs its reference counting,
+        # which the kernels are compiled without
+        index = ", ".join(f"_i{d}" for d in range(len(shape)))
+        for d, n in enumerate(shape):
+            driver.append("    " * d + f"for _i{d} in range({n}):")
+        driver.append("    " * len(shape) + f"{name}[{index}] = {x.name}[{index}]")
     driver.append("_loss = 0.0")
     for k in kernels:
         call = f"{k.name}({', '.join(k.args)})"
