@@ -50,7 +50,8 @@ _CHILD = textwrap.dedent("""
 
 
 def test_ctrl_c_stops_at_a_step_boundary(tmp_path):
-    path = hs.generate(hs.derive(mlp([3, 4, 2], name="interrupted"), theta=0.1, beta=0.1),
+    # wide enough that 2,000,000 steps take seconds, not a fraction of the sleep below
+    path = hs.generate(hs.derive(mlp([3, 64, 64, 2], name="interrupted"), theta=0.1, beta=0.1),
                        tmp_path / "interrupted.py")
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
