@@ -588,7 +588,7 @@ def threads_speedup(tmp, hs, mlp, repeats, target):
     """run() of a module generated with threads=False against threads=True (every
     matrix loop on all Numba threads), interleaved; same bits either way. Also says
     whether the default, threads="auto", threads the network (layers of
-    2^23 weights or more)."""
+    2^20 weights or more)."""
     import numba
     nets = [("1024-1024-1024-10", [1024, 1024, 1024, 10], "bench_big"),
             ("4096-4096-10", [4096, 4096, 10], "bench_wide")]

@@ -41,11 +41,11 @@ def test_threaded_module_uses_prange(modules):
 
 
 def test_auto_threads_only_very_large_layers():
-    """The default, threads="auto", threads loop nests of 2^23 weights or more."""
+    """The default, threads="auto", threads loop nests of 2^20 weights or more."""
     def source(sizes):
         return hs.render(hs.derive(mlp(sizes, hs.tanh, loss="squared", name="wide"), theta=0.3))
-    assert _parallel_kernels(source([8, 4096, 2048, 2]))
-    assert not _parallel_kernels(source([8, 1024, 1024, 2]))
+    assert _parallel_kernels(source([8, 1024, 1024, 2]))
+    assert not _parallel_kernels(source([8, 512, 1024, 2]))
 
 
 def test_threaded_steps_are_bit_identical(modules):

@@ -25,8 +25,9 @@ from .scalar import scalar_code
 
 # threads="auto" (the default): a loop nest is split across threads from this many
 # multiply-adds (or weight entries) on; below, waking the threads at every loop costs
-# more than they save (2 idle cores: a 1024x1024 layer ran 0.8x, 4096x4096 1.95x)
-PARALLEL_WORK = 1 << 23
+# more than they save (2 idle cores: 1024-1024-1024-10 ran 1.38x and 1.53x faster,
+# once 0.81x; 4096-4096-10 1.23x to 1.95x; a small layer gains nothing)
+PARALLEL_WORK = 1 << 20
 COLUMN_BLOCK, MAX_BLOCKS = 256, 64    # column blocks of a threaded update pass (column_blocks)
 
 

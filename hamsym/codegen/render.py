@@ -355,7 +355,7 @@ def generate(system, path=None, **options):
     replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
     groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
     ('float64' or 'float32'), threads ('auto', the default: the
-    row loops of layers of 2^23 weights or more run on all of Numba's threads; False:
+    row loops of layers of 2^20 weights or more run on all of Numba's threads; False:
     one thread; True: every matrix loop is threaded; the results are the same bit for
     bit).
     """
