@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "60211ae55372f4430265f8747b12f69bc7e838fd9759bfacca46ff82fea714b3"
+SPEC_HASH = "c1f4c4485336d89cefa2c601b4b1715e692c8852a60eba1b95247a0090137a80"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -444,6 +444,40 @@ _DATA = {**INPUTS, **TARGETS}
 _ADVANCE = {}
 _COSTATES = {**WEIGHTS, **STATES}
 _SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
+
+
+def _write_checkpoint(path, meta, arrays, kind="learner"):
+    """meta (JSON, stamped with this module's SPEC_HASH and file) and the arrays in one
+    .npz file at path, written whole or not at all. Returns the path."""
+    meta = dict(meta, kind=kind, spec_hash=SPEC_HASH, module=__name__,
+                file=os.path.abspath(__file__))
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _read_checkpoint(path, kind):
+    """(meta, arrays) of a checkpoint written by _write_checkpoint; refused if another
+    module wrote it or it holds the other kind (one learner or an ensemble)."""
+    with np.load(path, allow_pickle=False) as f:
+        meta = _json.loads(str(f["_meta"]))
+        if meta["spec_hash"] != SPEC_HASH:
+            raise ValueError(
+                f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "
+                f"this is {__name__} (SPEC_HASH {SPEC_HASH}): another network, schedule, "
+                "dtype or hamsym version")
+        found = meta.get("kind", "learner")
+        if found != kind:
+            raise ValueError(f"{path} holds " + ("an ensemble: use Ensemble.restore"
+                             if found == "ensemble" else "one learner: use Integrator.restore"))
+        return meta, {key: f[key] for key in f.files if key != "_meta"}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -1272,33 +1306,17 @@ class Integrator:
         SPEC_HASH. Integrator.restore(path) reads it back. Returns the path."""
         state = self._state()
         meta = {k: state[k] for k in ("hyper", "step_count", "dtype", "check_finite")}
-        meta.update(spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
         arrays = {f"{kind}.{name}": a for kind in ("weights", "states", "costates")
                   for name, a in state[kind].items()}
-        path = os.fspath(path)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return _write_checkpoint(path, meta, arrays)
 
     @classmethod
     def restore(cls, path):
         """The learner saved at path by save(); refused if another module wrote it."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = _json.loads(str(f["_meta"]))
-            if meta["spec_hash"] != SPEC_HASH:
-                raise ValueError(
-                    f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "
-                    f"this is {__name__} (SPEC_HASH {SPEC_HASH}): another network, schedule, "
-                    "dtype or hamsym version")
-            state = {kind: {key.split(".", 1)[1]: f[key] for key in f.files
-                            if key.startswith(kind + ".")}
-                     for kind in ("weights", "states", "costates")}
+        meta, arrays = _read_checkpoint(path, "learner")
+        state = {kind: {key.split(".", 1)[1]: a for key, a in arrays.items()
+                        if key.startswith(kind + ".")}
+                 for kind in ("weights", "states", "costates")}
         state.update((k, meta[k]) for k in ("hyper", "step_count", "dtype", "check_finite"))
         return cls._from_state(state)
 
@@ -1328,7 +1346,7 @@ _ENSEMBLE_SLICE = 0.2
 _ENSEMBLE_ROLES = (('weights', 'W1'), ('weights', 'b1'), ('weights', 'W2'), ('weights', 'b2'), ('costates', 'W1'), ('costates', 'b1'), ('costates', 'W2'), ('costates', 'b2'), ('data', 'u'), ('data', 'y'), ('hyper', 'gamma'), ('hyper', 'beta'), ('hyper', 'theta'), ('hyper', 'theta_neurons'), ('hyper', 'flip'), ('hyper', 'delta'), ('work', '_t0'), ('work', 'h'), ('work', '_t1'), ('work', '_t2'), ('work', '_t3'), ('work', 'dH_dh'), ('work', '_t4'))
 
 
-@numba.njit(parallel=True, **_JIT)
+@numba.njit(parallel=True, **_HOT)
 def _ensemble_span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4, losses, __active, __done, _start, _stop, _guard):
     """Rows _start.._stop-1, one step each, for every learner i with __active[i], the
     learners in parallel: step() on learner i's rows, losses[i, k] its loss. A stream of
@@ -1715,31 +1733,12 @@ class Ensemble:
         (K, ...) arrays, hyperparameters, step counts, seeds, divergence, the recent losses,
         dtype and this module's SPEC_HASH. Ensemble.restore(path) reads it back."""
         meta, arrays = self._state()
-        meta.update(spec_hash=SPEC_HASH, module=__name__, file=os.path.abspath(__file__))
-        path = os.fspath(path)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, _meta=np.array(_json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return _write_checkpoint(path, meta, arrays, "ensemble")
 
     @classmethod
     def restore(cls, path):
         """The ensemble saved at path by save(); refused if another module wrote it."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = _json.loads(str(f["_meta"]))
-            if meta["spec_hash"] != SPEC_HASH:
-                raise ValueError(
-                    f"{path} was saved by module {meta['module']} (SPEC_HASH {meta['spec_hash']}); "
-                    f"this is {__name__} (SPEC_HASH {SPEC_HASH}): another network, schedule, "
-                    "dtype or hamsym version")
-            if meta.get("kind") != "ensemble":
-                raise ValueError(f"{path} holds one learner: use Integrator.restore")
-            arrays = {key: f[key] for key in f.files if key != "_meta"}
+        meta, arrays = _read_checkpoint(path, "ensemble")
         return cls._from_state(meta, arrays)
 
 

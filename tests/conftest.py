@@ -25,3 +25,26 @@ def load(gen_dir):
         path = gen_dir / f"{name or system.net.name}{'__' + tag if tag else ''}.py"
         return hs.load(system, path, **options)
     return _load
+
+
+class _PressedAfterOneSlice:
+    """Stands in for a module's _CtrlC: Ctrl-C 'pressed' at the second look, that is
+    after the first compiled slice, without sending a signal."""
+    def __init__(self):
+        self.looks = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def pressed(self):
+        self.looks += 1
+        return self.looks > 1
+
+
+@pytest.fixture
+def ctrl_c_after_one_slice():
+    return _PressedAfterOneSlice

@@ -172,6 +172,8 @@ def test_save_and_restore_continue_bit_identically(modules, tmp_path):
     one = mod.Integrator().save(tmp_path / "one.npz")
     with pytest.raises(ValueError, match="Integrator.restore"):
         mod.Ensemble.restore(one)
+    with pytest.raises(ValueError, match="Ensemble.restore"):
+        mod.Integrator.restore(path)
 
 
 def test_best_is_the_lowest_mean_over_the_recent_window(modules):
@@ -190,25 +192,12 @@ def test_best_is_the_lowest_mean_over_the_recent_window(modules):
         mod.Ensemble(2).best()
 
 
-def test_ctrl_c_stops_every_learner_at_one_step_boundary(modules, monkeypatch):
+def test_ctrl_c_stops_every_learner_at_one_step_boundary(modules, monkeypatch,
+                                                        ctrl_c_after_one_slice):
     mod = modules["mlp"]
     U, Y = _streams(mod, (200,), 6)
 
-    class PressedAfterOneSlice:
-        looks = 0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        @property
-        def pressed(self):
-            self.looks += 1
-            return self.looks > 1
-
-    monkeypatch.setattr(mod, "_CtrlC", PressedAfterOneSlice)
+    monkeypatch.setattr(mod, "_CtrlC", ctrl_c_after_one_slice)
     ensemble = mod.Ensemble(seeds=SEEDS)
     with pytest.raises(mod.Interrupted) as err:
         ensemble.run(U, Y)

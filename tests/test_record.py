@@ -135,7 +135,8 @@ def test_bad_record_arguments_are_refused(modules):
         modules("delay")[0].DistributedIntegrator._no_record(["loss"], None, None)
 
 
-def test_divergence_and_interruption_keep_the_rows_recorded(modules, monkeypatch):
+def test_divergence_and_interruption_keep_the_rows_recorded(modules, monkeypatch,
+                                                           ctrl_c_after_one_slice):
     mod, _ = modules("mlp")
     data = _data(mod, 400)
     learner = mod.Integrator(beta=1e3, theta=0.0)           # climbs to inf within a few steps
@@ -145,25 +146,11 @@ def test_divergence_and_interruption_keep_the_rows_recorded(modules, monkeypatch
     assert rec.rows == err.value.steps and not math.isfinite(rec["loss"][-1])
     np.testing.assert_array_equal(rec["loss"], err.value.losses)
 
-    class PressedAfterOneSlice:                             # Ctrl-C during the first slice
-        looks = 0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        @property
-        def pressed(self):
-            self.looks += 1
-            return self.looks > 1
-
     keys = ["loss", "o", "W1"]
     whole = mod.Integrator().run(*data, record=keys, every=3)[1]
     learner, rec = mod.Integrator(), mod.Recorder(keys, every=3)
     learner._slice = 50
-    monkeypatch.setattr(mod, "_CtrlC", PressedAfterOneSlice)
+    monkeypatch.setattr(mod, "_CtrlC", ctrl_c_after_one_slice)
     with pytest.raises(mod.Interrupted) as stop:
         learner.run(*data, record=rec)
     assert stop.value.steps == 50 and rec.rows == 50 // 3
