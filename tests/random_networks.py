@@ -827,6 +827,17 @@ class TorchModel:
         return self.parts(x, w, u, y, states, [])[0]
 
 
+def _sweep_states(model, order, x, w, u, y, d):
+    """The states one Euler step ahead, component by component in `order`: a component
+    reads the new values of the components before it (Gauss-Seidel between them)."""
+    xs = dict(x)
+    for comp in order:
+        fc = model.f(xs, w, u, y, comp)
+        for k in comp:
+            xs[k] = x[k] + d * fc[k]
+    return xs
+
+
 def reference_step(case, model, vals, u, y):
     """One HL step as SEMANTICS prescribes; returns (loss at step k, new values)."""
     import torch
@@ -848,11 +859,7 @@ def reference_step(case, model, vals, u, y):
                "w": {k: w[k] - d * beta * pw[k] for k in weights}}
     elif scheme == "nonlocal":
         order = scc_order(states, deps)
-        xs = dict(x)
-        for comp in order:
-            fc = model.f(xs, w, u, y, comp)
-            for k in comp:
-                xs[k] = x[k] + d * fc[k]
+        xs = _sweep_states(model, order, x, w, u, y, d)
         ps = dict(p)
         for comp in reversed(order):
             g = model.grad(comp, xs, ps, w, u, y)
@@ -869,11 +876,7 @@ def reference_step(case, model, vals, u, y):
         for gi, grp in enumerate(groups):
             grp = [z for z in states if z in grp]
             order = scc_order(grp, deps)
-            xs = dict(x)
-            for comp in order:
-                fc = model.f(xs, w, u, y, comp)
-                for k in comp:
-                    xs[k] = x[k] + d * fc[k]
+            xs = _sweep_states(model, order, x, w, u, y, d)
             cross = {k: torch.zeros_like(x[k]) for k in grp}
             for vi, vgrp in enumerate(groups):
                 if vi != gi:
