@@ -37,7 +37,8 @@ float64):
    tanh calls left (none: the module's own _tanh is inlined and vectorised);
 9. all cores: run() of modules generated with threads=False vs threads=True on
    1024-1024-1024-10 and 4096-4096-10 (--no-threads skips it), and whether both
-   give the same bits.
+   give the same bits; then 1024-1024-1024-10 with the defaults of both: the module
+   generated with threads="auto" vs JAX with XLA's default threads, in a fresh process.
 
 Before timing, the script asserts that hamsym, the torch HL reference, torch
 SGD and JAX reach the same weights (and hamsym and torch HL the same costates) after a
@@ -598,7 +599,7 @@ def threads_speedup(tmp, hs, mlp, repeats, target):
     many = build(tmp / "many", hs, mlp, nets, threads=True)
     for label, sizes, name in nets:
         system = hs.derive(mlp(sizes, hs.tanh, loss="squared", name=name), **HYPER)
-        auto = re.search(r"^@numba\.njit\(parallel=True, \*\*_JIT\)\ndef (update|emit|forward)",
+        auto = re.search(r"^@numba\.njit\(parallel=True, \*\*_(?:JIT|HOT)\)\ndef (update|emit|forward)",
                          hs.render(system, threads="auto"), re.M) is not None
         a, b = one[label][0].Integrator(seed=0), many[label][0].Integrator(seed=0)
         U, Y = stream_data(sizes, 4, seed=3)
@@ -621,6 +622,64 @@ def threads_speedup(tmp, hs, mlp, repeats, target):
           "threaded kernels most: each parallel loop waits for its slowest thread)")
 
 
+def defaults_vs_jax(tmp, hs, mlp, repeats, target):
+    """1024-1024-1024-10 as a user gets it without options: the module generated with the
+    default threads="auto" (its 1024x1024 layers threaded) against JAX with XLA's default
+    threads. XLA fixes its threads at import, so both are timed, interleaved, in a fresh
+    process (defaults_child)."""
+    label, sizes, name = NETS[2]
+    mod, path, _ = build(tmp / "auto", hs, mlp, [NETS[2]], threads="auto")[label]
+    print(f"\n== defaults on {label}: hamsym threads='auto' vs JAX with XLA's default threads "
+          "(a fresh process, interleaved repeats)")
+    child = subprocess.run([sys.executable, __file__, "--defaults-child", str(path), mod.__name__,
+                            "--repeats", str(repeats), "--target", str(target)],
+                           capture_output=True, text=True, timeout=1800)
+    if child.returncode != 0:
+        print(f"child failed: {child.stderr.strip().splitlines()[-1:]}")
+        return
+    got = json.loads(child.stdout.strip().splitlines()[-1])
+    if got is None:
+        print("jax not installed: skipped")
+        return
+    ratio = got["jax"] / got["hamsym"]
+    print(f"{label:>20}: hamsym {got['hamsym'] * 1e6:.1f} us/step ({got['threads']} Numba threads), "
+          f"JAX {got['jax'] * 1e6:.1f} us/step: JAX / hamsym = {ratio:.2f}x "
+          f"(target >= {JAX_TARGETS[label]:g}x: {'met' if ratio >= JAX_TARGETS[label] else 'NOT met'})")
+
+
+def defaults_child(path, modname, repeats, target):
+    """The child of defaults_vs_jax: prints {"hamsym": s/step, "jax": s/step, "threads": n}."""
+    import importlib.util
+    import numba
+    jax, _ = import_jax(all_cores=True)
+    if jax is None:
+        print(json.dumps(None))
+        return 0
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    sizes = NETS[2][1]
+    integ = mod.Integrator(seed=0)
+    jx = JaxHL(jax, {n: a.copy() for n, a in integ.weights.items()}, list(integ.weights), **HYPER)
+    Uc, Yc = stream_data(sizes, 20, seed=1)
+    integ.run(Uc[:2], Yc[:2])                                   # compile
+    n = clamp(target / (median_time(lambda: integ.run(Uc, Yc), 3) / len(Uc)), 5, 100_000)
+    U, Y = stream_data(sizes, n, seed=2)
+    Uj, Yj = jx.data(U, Y)
+    jx.run(Uj, Yj)                                              # compile for this length
+    jobs = [("hamsym", lambda: integ.run(U, Y)), ("jax", lambda: jx.run(Uj, Yj))]
+    times = {key: [] for key, _ in jobs}
+    for r in range(repeats):
+        for key, fn in jobs if r % 2 else jobs[::-1]:
+            t = time.perf_counter()
+            fn()
+            times[key].append((time.perf_counter() - t) / n)
+    print(json.dumps({**{k: statistics.median(v) for k, v in times.items()},
+                      "threads": numba.get_num_threads()}))
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -635,7 +694,10 @@ def main():
                     help="let XLA use every core (default: one thread, like torch and the kernels)")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's adaptive malloc thresholds alone (torch times become bimodal)")
+    ap.add_argument("--defaults-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.defaults_child:
+        return defaults_child(*args.defaults_child, args.repeats, args.target)
     t_start = time.perf_counter()
 
     malloc = "defaults (--default-malloc)" if args.default_malloc else tune_malloc()
@@ -737,6 +799,7 @@ def main():
 
         if not args.no_threads:
             threads_speedup(tmp, hs, mlp, args.repeats, args.target)
+            defaults_vs_jax(tmp, hs, mlp, args.repeats, args.target)
 
         label = "64-256-256-10"
         t_on, t_off, n = guard_cost(mods[label][0], mods[label][2], args.repeats, args.target)

@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "c1f4c4485336d89cefa2c601b4b1715e692c8852a60eba1b95247a0090137a80"
+SPEC_HASH = "833be2739ae899ab9cd818234d9208b1c60ed293b91728ab1047bb6b5b6d7bdb"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -390,46 +390,83 @@ def _predict(W1, b1, W2, b2, _in_u, gamma, beta, theta, theta_neurons, flip, del
 
 
 # -- a learner's step from Python: its arrays bound once --------------------------------------
-# Integrator.step() passes the compiled code only the sample and two small tables built
+# Integrator.step() passes the compiled code only the sample and one small table, built
 # when the learner's arrays or hyperparameters last changed: the data addresses of the
-# arrays of step() (in _BOUND order: table, key, storage shape) and the scalars. Unboxing
-# two dozen arrays per call would cost more than a small network's step.
+# arrays of step() (in _BOUND order: table, key, storage shape), then the bits of the
+# scalars. Unboxing two dozen arrays per call would cost more than a small network's step.
 _BOUND = (('_weights', 'W1', (16, 4)), ('_weights', 'b1', (16,)), ('_weights', 'W2', (2, 16)), ('_weights', 'b2', (2,)), ('_costates', 'W1', (16, 4)), ('_costates', 'b1', (16,)), ('_costates', 'W2', (2, 16)), ('_costates', 'b2', (2,)), ('work', '_t0', (16,)), ('work', 'h', (16,)), ('work', '_t1', (2,)), ('work', '_t2', (2,)), ('work', '_t3', (16,)), ('work', 'dH_dh', (16,)), ('work', '_t4', (16,)), )
+_SCALARS = 6
 
 
 @numba.extending.intrinsic
-def _pointer(typingctx, address, like):
-    """The integer address as a pointer to elements of like's dtype, for numba.carray."""
+def _view(typingctx, address, like, shape):
+    """The C-ordered array of like's dtype and the given shape at an integer address. It
+    owns nothing (the learner holds the array), so it needs no reference counting."""
+    if not (isinstance(address, numba.types.Integer) and isinstance(like, numba.types.Array)
+            and isinstance(shape, numba.types.BaseTuple)):
+        return None
+    view = numba.types.Array(like.dtype, len(shape), "C")
+
     def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-    return numba.types.CPointer(like.dtype)(address, like), codegen
+        from numba.core import cgutils
+        from numba.np.arrayobj import make_array, populate_array
+        intp = numba.types.intp
+        extents = [context.cast(builder, n, t, intp)
+                   for n, t in zip(cgutils.unpack_tuple(builder, args[2], len(shape)), shape)]
+        item = context.get_abi_sizeof(context.get_data_type(like.dtype))
+        strides = [context.get_constant(intp, item)]
+        for n in extents[:0:-1]:
+            strides.insert(0, builder.mul(strides[0], n))
+        data = builder.inttoptr(args[0], context.get_data_type(like.dtype).as_pointer())
+        out = make_array(view)(context, builder)
+        populate_array(out, data=data, shape=extents, strides=strides,
+                       itemsize=context.get_constant(intp, item), meminfo=None)
+        return out._getvalue()
+    return view(address, like, shape), codegen
 
 
-@numba.njit(**_JIT)
-def _bound_step(_addresses, _values, u, y):
-    """step() on the arrays at _addresses (_BOUND order) with the scalars _values."""
-    W1 = numba.carray(_pointer(_addresses[0], u), (16, 4))
-    b1 = numba.carray(_pointer(_addresses[1], u), (16,))
-    W2 = numba.carray(_pointer(_addresses[2], u), (2, 16))
-    b2 = numba.carray(_pointer(_addresses[3], u), (2,))
-    p_W1 = numba.carray(_pointer(_addresses[4], u), (16, 4))
-    p_b1 = numba.carray(_pointer(_addresses[5], u), (16,))
-    p_W2 = numba.carray(_pointer(_addresses[6], u), (2, 16))
-    p_b2 = numba.carray(_pointer(_addresses[7], u), (2,))
-    _t0 = numba.carray(_pointer(_addresses[8], u), (16,))
-    h = numba.carray(_pointer(_addresses[9], u), (16,))
-    _t1 = numba.carray(_pointer(_addresses[10], u), (2,))
-    _t2 = numba.carray(_pointer(_addresses[11], u), (2,))
-    _t3 = numba.carray(_pointer(_addresses[12], u), (16,))
-    dH_dh = numba.carray(_pointer(_addresses[13], u), (16,))
-    _t4 = numba.carray(_pointer(_addresses[14], u), (16,))
-    gamma = _values[0]
-    beta = _values[1]
-    theta = _values[2]
-    theta_neurons = _values[3]
-    flip = _values[4]
-    delta = _values[5]
+def _bound_step(_table, u, y):
+    """step() on the arrays at the addresses in _table (_BOUND order), with the scalars
+    whose bits follow them. A sample of another shape changes nothing: ValueError."""
+    if u.shape[0] != 4 or y.shape[0] != 2:
+        raise ValueError("a sample of another shape")
+    _scalars = _table.view(np.float64)
+    W1 = _view(_table[0], u, (16, 4))
+    b1 = _view(_table[1], u, (16,))
+    W2 = _view(_table[2], u, (2, 16))
+    b2 = _view(_table[3], u, (2,))
+    p_W1 = _view(_table[4], u, (16, 4))
+    p_b1 = _view(_table[5], u, (16,))
+    p_W2 = _view(_table[6], u, (2, 16))
+    p_b2 = _view(_table[7], u, (2,))
+    _t0 = _view(_table[8], u, (16,))
+    h = _view(_table[9], u, (16,))
+    _t1 = _view(_table[10], u, (2,))
+    _t2 = _view(_table[11], u, (2,))
+    _t3 = _view(_table[12], u, (16,))
+    dH_dh = _view(_table[13], u, (16,))
+    _t4 = _view(_table[14], u, (16,))
+    gamma = _scalars[15]
+    beta = _scalars[16]
+    theta = _scalars[17]
+    theta_neurons = _scalars[18]
+    flip = _scalars[19]
+    delta = _scalars[20]
     return step(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u, y, gamma, beta, theta, theta_neurons, flip, delta, _t0, h, _t1, _t2, _t3, dH_dh, _t4)
+
+
+_STEPPERS = {}      # dtype -> _bound_step compiled for exactly that dtype's samples
+
+
+def _stepper(dtype):
+    """_bound_step compiled for C-ordered, writable samples of dtype and nothing else:
+    Numba then refuses (TypeError) any other sample instead of compiling a version for
+    it, so step() can leave the checks of its common case to Numba's dispatch."""
+    if dtype not in _STEPPERS:
+        table = numba.types.Array(numba.types.int64, 1, "C")
+        sample = [numba.types.Array(numba.from_dtype(dtype), len(shape), "C") for shape in [(4,), (2,)]]
+        _STEPPERS[dtype] = numba.njit(numba.types.float64(table, *sample), **_HOT)(_bound_step)
+    return _STEPPERS[dtype]
 
 
 # -- the learner: checked inputs, checkpoints, clean interruption --------------------------
@@ -992,21 +1029,37 @@ class Integrator:
 
     # what step() passes the compiled code, brought up to date by _bind()
     _edition = _replaced = -1                   # _Fixed.edition, _Arrays.replaced then
-    _held = _addresses = _values = _scaled = None
+    _held = _table = _scaled = None
 
     def step(self, u, y):
         """One step on one sample; returns the loss before the update."""
         if self._edition != _Fixed.edition:     # first step, or an array or value was set
             self._bind()
-        _dtype = self.dtype
-        if not (type(u) is np.ndarray and u.dtype is _dtype and u.shape == (4,) and u.flags.c_contiguous and
-                type(y) is np.ndarray and y.dtype is _dtype and y.shape == (2,) and y.flags.c_contiguous):
-            u, y = self._data((u, y), _DATA, stream=False)
-        loss = _bound_step(self._addresses, self._values, u, y)
+        try:            # Numba's dispatch checks the sample's type, dtype and layout
+            loss = self._stepper(self._table, u, y)
+        except (TypeError, ValueError):
+            loss = self._refused(u, y)
         self.step_count += 1
-        if self.check_finite and not math.isfinite(loss):
+        if loss - loss and self.check_finite:   # nan, so true, unless the loss is finite
             raise DivergenceError(self.step_count - 1, 0, np.array([loss]))
         return loss
+
+    def _refused(self, *sample):
+        """step() on a sample the compiled step refused (another dtype or shape, strided,
+        read-only, not an array): converted, or refused with a clear error. As a refusal
+        costs ~40 us in Numba, the next samples are checked in Python until one needs
+        nothing."""
+        self._stepper = self._checked
+        return self._checked(self._table, *sample)
+
+    def _checked(self, table, *sample):
+        if all(type(a) is np.ndarray and a.dtype == self.dtype and a.shape == shape and
+               a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+               for a, shape in zip(sample, _DATA.values())):
+            self._stepper = _stepper(self.dtype)
+        else:
+            sample = [np.array(a) for a in self._data(sample, _DATA, stream=False)]
+        return _stepper(self.dtype)(table, *sample)
 
     def _bind(self):
         """Bring what step() passes the compiled code up to date: the data addresses of
@@ -1014,11 +1067,12 @@ class Integrator:
         array was set anywhere, the scalars when a hyperparameter was (warning, as run()
         does, if that froze the weights)."""
         edition, replaced = _Fixed.edition, _Arrays.replaced
+        if self._held is None:
+            self._held = [None] * len(_BOUND)
+            self._table = np.zeros(len(_BOUND) + _SCALARS, np.int64)
+            self._like = np.zeros(0, self.dtype)
+            self._stepper = _stepper(self.dtype)
         if self._replaced != replaced:
-            if self._held is None:
-                self._held = [None] * len(_BOUND)
-                self._addresses = np.zeros(len(_BOUND), np.intp)
-                self._like = np.zeros(0, self.dtype)
             for i, (table, name, shape) in enumerate(_BOUND):
                 a = getattr(self, table)[name]
                 if a is self._held[i]:
@@ -1031,11 +1085,11 @@ class Integrator:
                                     f"C-ordered {self.dtype} array of shape {shape}; assign "
                                     "arrays through the learner's dicts, which check them")
                 self._held[i] = a
-                self._addresses[i] = a.ctypes.data
+                self._table[i] = a.ctypes.data
             self._replaced = replaced
-        if self._values is None or self._scaled is not self._hyper.scalars:
+        if self._scaled is None or self._scaled is not self._hyper.scalars:
             self._check_frozen()
-            self._values = np.array(self._scalars(), np.float64)
+            self._table[len(_BOUND):] = np.array(self._scalars(), np.float64).view(np.int64)
             self._scaled = self._hyper.scalars
         self._edition = edition
 

@@ -218,7 +218,20 @@ def test_bound_step_checks_and_converts_the_sample(load):
         fast.step(U[0], Y[0] + 1j)
     with pytest.raises(ValueError, match=r"u: expected shape \(3,\), got \(3, 1\)"):
         fast.step(U[0][:, None], Y[0])
+    with pytest.raises(ValueError, match=r"y: expected shape \(2,\), got \(3,\)"):
+        fast.step(U[0], U[0])                    # a 1-D sample: the compiled step refuses it
     assert fast.step_count == 4
+    _same(fast, slow)                            # the refused samples changed nothing
+
+    # a read-only sample is taken as it is (copied); after any refused sample the
+    # learner checks samples in Python until one needs nothing, then goes back
+    frozen = U[4].copy()
+    frozen.flags.writeable = False
+    assert fast.step(frozen, Y[4]) == slow.run(U[4:5], Y[4:5])[0]
+    assert fast._stepper == fast._checked
+    assert fast.step(U[5], Y[5]) == slow.run(U[5:6], Y[5:6])[0]
+    assert fast._stepper is mod._stepper(np.dtype(np.float64))
+    _same(fast, slow)
 
 
 def test_bound_step_warns_of_frozen_weights_when_beta_becomes_zero(load):

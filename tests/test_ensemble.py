@@ -275,3 +275,20 @@ def test_sweep_refuses_what_it_cannot_run(modules):
         hs.sweep(mod, {"beta": [0.1]}, (U, Y), scheme="local")
     with pytest.raises(TypeError, match="Network, a derived System or a generated module"):
         hs.sweep("mlp", {"beta": [0.1]}, (U, Y))
+
+
+def test_sweep_generates_the_module_of_a_system_or_a_network(modules, gen_dir):
+    """sweep(System or Network, ..., path=...) generates (or reuses) the module and runs
+    the grid: the same table as sweeping the module itself."""
+    mod = modules["mlp"]
+    U, Y = _streams(mod, (20,), 9)
+    grid = {"beta": [0.1, 0.3]}
+    want = hs.sweep(mod, grid, (U, Y), seeds=[0, 1], frame=False)
+    system = hs.derive(mlp([3, 5, 2], name="ens_mlp"), **KW)
+    got = hs.sweep(system, grid, (U, Y), seeds=[0, 1], frame=False, path=gen_dir / "ens_mlp.py")
+    assert np.array_equal(got, want)
+    net = mlp([3, 2], name="ens_sweep_net")           # derived with the default hyperparameters
+    table = hs.sweep(net, grid, (U, Y), frame=False, path=gen_dir / "ens_sweep_net.py")
+    for row in table:
+        one = hs.load(hs.derive(net), gen_dir / "ens_sweep_net.py").Integrator(seed=0, beta=row["beta"])
+        assert np.isclose(row["mean_loss"], one.run(U, Y).mean(), rtol=1e-13, atol=0)

@@ -201,8 +201,8 @@ def _bound_context(net, costates, step_args, data, scalars, buffers):
     assert not missing, f"step() arguments of no known kind: {missing}"
     return dict(
         bound_table="(" + "".join(f"({t!r}, {k!r}, {s!r}), " for _, (t, k, s) in bound) + ")",
-        bound_args=", ".join(["_addresses", "_values"] + [n for n, _ in data] +
-                             ([] if data else ["_like"])),
+        bound_args=", ".join(["_table"] + [n for n, _ in data] + ([] if data else ["_like"])),
+        bound_shapes=repr([s for _, s in data] or [(0,)]),     # _like: an empty vector
         bound_views=[(arg, i, like, s) for i, (arg, (_, _, s)) in enumerate(bound)],
         bound_scalars=list(enumerate(scalars)),
         bound_data=data)
