@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "833be2739ae899ab9cd818234d9208b1c60ed293b91728ab1047bb6b5b6d7bdb"
+SPEC_HASH = "8ac600250aa7f0381594678d4a922b87b694281db7224f743fac30596ef4ef85"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -906,6 +906,62 @@ def _revive(path, name, spec_hash, state):
 '''
 
 
+def _sample(sample, index, names):
+    """One sample of a stream as arrays of the declared shapes (names: {name: shape}), or
+    an error that names the field and the sample's index."""
+    fields = ", ".join(name for name, _ in names)
+    if len(names) == 1 and not isinstance(sample, tuple):
+        sample = (sample,)
+    if not isinstance(sample, (tuple, list)):
+        raise TypeError(f"sample {index}: expected a tuple ({fields}), "
+                        f"got {type(sample).__name__}")
+    if len(sample) != len(names):
+        detail = ", ".join(name for name, _ in names[len(sample):]) + " missing" \
+            if len(sample) < len(names) else f"{len(sample) - len(names)} extra"
+        raise ValueError(f"sample {index}: expected {len(names)} items ({fields}), "
+                         f"got {len(sample)}: {detail}")
+    out = []
+    for (name, shape), value in zip(names, sample):
+        a = _real(value, f"sample {index}: {name}")
+        if a.shape != shape:
+            if a.size == shape[0] and len(shape) == 1 and a.ndim <= 2 and (
+                    a.ndim == 2 and 1 in a.shape or a.ndim == 0 and shape == (1,)):
+                a = a.reshape(shape)
+            else:
+                raise ValueError(f"sample {index}: {name} has shape {a.shape}, "
+                                 f"declared {shape}")
+        out.append(a)
+    return out
+
+
+def _chunks(samples, names, buffers, chunk, ctrl_c, interrupted, counted):
+    """Copy the samples, checked, into the next rows of the chunk buffers (one per name,
+    rows along the first axis) and yield n, the rows filled, whenever they are full and
+    at the end: the caller runs those rows before the next sample is read, so memory does
+    not grow with the stream. Ctrl-C between two samples raises interrupted(samples read
+    but not applied); a bad sample is raised after the rows before it were yielded, its
+    message ending with counted()."""
+    filled = 0
+    for index, sample in enumerate(samples):
+        if ctrl_c.pressed:
+            raise interrupted(filled + 1)
+        try:
+            values = _sample(sample, index, names)
+        except (TypeError, ValueError) as exc:
+            if filled:
+                yield filled
+            raise type(exc)(f"{exc}; the {index} samples before it were applied "
+                            f"({counted()})") from None
+        for buffer, value in zip(buffers, values):
+            buffer[filled] = value
+        filled += 1
+        if filled == chunk:
+            yield chunk
+            filled = 0
+    if filled:
+        yield filled
+
+
 class Integrator:
     """State of one learner: weights, neuron states, costates, hyperparameters.
 
@@ -1221,65 +1277,21 @@ class Integrator:
         return (steps, recorder) if recorder is not None and record is not recorder else steps
 
     def _stream(self, samples, chunk, on_chunk, names, buffers, losses, recorder, bar):
-        steps, filled = 0, 0
-
-        def flush(n, ctrl_c):
-            nonlocal steps
-            part = losses[:n]
-            done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part,
-                                    ctrl_c, recorder, bar)
-            steps += done
-            if on_chunk is not None and done:
-                on_chunk(part[:done])
-            if why:
-                raise self._stopped(why, steps, part[:done].copy(), n - done)
-
+        steps = 0
         with _CtrlC() as ctrl_c:
-            for index, sample in enumerate(samples):
-                if ctrl_c.pressed:
-                    raise Interrupted(steps, self.step_count, losses[:0].copy(), filled + 1)
-                try:
-                    values = self._sample(sample, index, names)
-                except (TypeError, ValueError) as exc:
-                    if filled:
-                        flush(filled, ctrl_c)
-                    raise type(exc)(f"{exc}; the {index} samples before it were applied "
-                                    f"(step_count = {self.step_count})") from None
-                for buf, value in zip(buffers, values):
-                    buf[filled] = value
-                filled += 1
-                if filled == chunk:
-                    flush(chunk, ctrl_c)
-                    filled = 0
-            if filled:
-                flush(filled, ctrl_c)
+            for n in _chunks(samples, names, buffers, chunk, ctrl_c,
+                             lambda unapplied: Interrupted(steps, self.step_count, losses[:0].copy(),
+                                                           unapplied),
+                             lambda: f"step_count = {self.step_count}"):
+                part = losses[:n]
+                done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers, part,
+                                        ctrl_c, recorder, bar)
+                steps += done
+                if on_chunk is not None and done:
+                    on_chunk(part[:done])
+                if why:
+                    raise self._stopped(why, steps, part[:done].copy(), n - done)
         return steps
-
-    @staticmethod
-    def _sample(sample, index, names):
-        fields = ", ".join(name for name, _ in names)
-        if len(names) == 1 and not isinstance(sample, tuple):
-            sample = (sample,)
-        if not isinstance(sample, (tuple, list)):
-            raise TypeError(f"sample {index}: expected a tuple ({fields}), "
-                            f"got {type(sample).__name__}")
-        if len(sample) != len(names):
-            detail = ", ".join(name for name, _ in names[len(sample):]) + " missing" \
-                if len(sample) < len(names) else f"{len(sample) - len(names)} extra"
-            raise ValueError(f"sample {index}: expected {len(names)} items ({fields}), "
-                             f"got {len(sample)}: {detail}")
-        out = []
-        for (name, shape), value in zip(names, sample):
-            a = _real(value, f"sample {index}: {name}")
-            if a.shape != shape:
-                if a.size == shape[0] and len(shape) == 1 and a.ndim <= 2 and (
-                        a.ndim == 2 and 1 in a.shape or a.ndim == 0 and shape == (1,)):
-                    a = a.reshape(shape)
-                else:
-                    raise ValueError(f"sample {index}: {name} has shape {a.shape}, "
-                                     f"declared {shape}")
-            out.append(a)
-        return out
 
     def run(self, u, y, *, record=None, every=None, progress=None):
         """Steps over streams of shape (T, n), one row per step; returns the T losses.
@@ -1630,16 +1642,65 @@ class Ensemble:
         losses = np.full((self.K, length), np.nan)
         diverged = self._diverged.copy()
         done, pressed = self._drive(data, losses)
-        new = np.flatnonzero(self._diverged & ~diverged)
+        self._warn_diverged(diverged)
+        if pressed:
+            raise Interrupted(done, self.step_count, losses[:, :done].copy())
+        return losses
+
+    def run_stream(self, samples, *, chunk=1024, on_chunk=None):
+        """Every learner over one iterable of samples shared by all of them, of any
+        length, in fixed memory: run() for a stream that never ends or does not fit.
+
+        A sample is what Integrator.run_stream takes (u, y: a tuple of one array
+        per name, or the array itself when there is one name), checked the same way (an
+        error names the sample's index, after the samples before it were applied). The
+        samples are copied into chunk buffers and each chunk runs as run() would run it.
+        on_chunk(losses) sees each chunk's (K, n) losses (a reused array: copy what you
+        keep; recent_loss() and best() see them too). Returns the rows applied by this
+        call. A diverged learner is frozen (a warning at the end, as in run()); once all
+        are, the call returns. Ctrl-C raises Interrupted: .steps, .losses (the chunk under
+        way), .unapplied (samples read but not applied)."""
+        chunk = _operator.index(chunk)
+        if chunk < 1:
+            raise ValueError(f"chunk = {chunk}: must be at least 1")
+        names = list(_DATA.items())
+        buffers = [np.zeros((1, chunk) + shape, self.dtype) for _, shape in names]
+        losses = np.empty((self.K, chunk))
+        diverged = self._diverged.copy()
+        rows = 0
+
+        try:
+            with _CtrlC() as ctrl_c:
+                for n in _chunks(samples, names, [b[0] for b in buffers], chunk, ctrl_c,
+                                 lambda unapplied: Interrupted(rows, self.step_count,
+                                                               losses[:, :0].copy(), unapplied),
+                                 lambda: f"step_count = {self.step_count.tolist()}"):
+                    whole = n == chunk      # else contiguous copies: a slice would compile anew
+                    data = {name: b if whole else np.ascontiguousarray(b[:, :n])
+                            for (name, _), b in zip(names, buffers)}
+                    part = losses if whole else np.empty((self.K, n))
+                    part.fill(np.nan)
+                    done, pressed = self._drive(data, part, ctrl_c)
+                    rows += done
+                    if on_chunk is not None and done:
+                        on_chunk(part[:, :done])
+                    if pressed:
+                        raise Interrupted(rows, self.step_count, part[:, :done].copy(), n - done)
+                    if self.check_finite and self._diverged.all():
+                        break
+        finally:
+            self._warn_diverged(diverged)
+        return rows
+
+    def _warn_diverged(self, before):
+        """Warn of the learners that diverged since `before` (the .diverged of then)."""
+        new = np.flatnonzero(self._diverged & ~before)
         if new.size:
             warnings.warn(f"learners {new.tolist()} had a loss that is not finite, at steps "
                           f"{self._diverged_at[new].tolist()}; " + (
                               "they are frozen there" if self.check_finite else
                               "they went on (check_finite=False)") +
-                          ": see Ensemble.diverged", DivergenceWarning, stacklevel=2)
-        if pressed:
-            raise Interrupted(done, self.step_count, losses[:, :done].copy())
-        return losses
+                          ": see Ensemble.diverged", DivergenceWarning, stacklevel=3)
 
     def _drive(self, data, losses, ctrl_c=None):
         """The rows of the streams in compiled slices of about _ENSEMBLE_SLICE seconds,

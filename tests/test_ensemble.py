@@ -117,6 +117,71 @@ def test_a_diverging_learner_is_frozen_and_the_others_go_on(modules):
     assert loose.diverged_at.tolist() == [-1, at, -1]
 
 
+def test_run_stream_is_run_in_fixed_chunks(modules, monkeypatch):
+    """run_stream over a generator, in chunks that do not divide the stream, leaves
+    every learner as run() over the whole stream does, and hands on_chunk the losses."""
+    mod = modules["rnn_local"]
+    hyper = _hyper(mod)
+    U, Y = _streams(mod, (50,), 11)
+    whole = mod.Ensemble(seeds=SEEDS, **hyper)
+    want = whole.run(U, Y)
+    streamed = mod.Ensemble(seeds=SEEDS, **hyper)
+    seen = []
+    rows = streamed.run_stream(((u, list(y)) for u, y in zip(U, Y)), chunk=16,
+                               on_chunk=lambda losses: seen.append(losses.copy()))
+    assert rows == 50 and [c.shape for c in seen] == [(3, 16)] * 3 + [(3, 2)]
+    assert np.array_equal(np.concatenate(seen, axis=1), want)
+    for i in range(3):
+        _assert_same(streamed, i, whole.learner(i))
+    assert np.array_equal(streamed.recent_loss(), whole.recent_loss())
+
+    # a bad sample: the ones before it are applied, then the error names it
+    bad = mod.Ensemble(seeds=SEEDS, **hyper)
+    samples = [(u, y) for u, y in zip(U[:8], Y[:8])] + [(U[8], Y[8][:1])]
+    with pytest.raises(ValueError, match=r"sample 8: y has shape \(1,\).*the 8 samples before"):
+        bad.run_stream(iter(samples), chunk=5)
+    assert bad.step_count.tolist() == [8, 8, 8]
+
+    # Ctrl-C pressed while the first chunk runs: the call stops before the next sample
+    class CtrlC:                                          # stands in for the module's
+        pressed = False
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+    ctrl_c = CtrlC()
+    monkeypatch.setattr(mod, "_CtrlC", lambda: ctrl_c)
+    stopped = mod.Ensemble(seeds=SEEDS, **hyper)
+    with pytest.raises(mod.Interrupted) as err:
+        stopped.run_stream(zip(U, Y), chunk=10, on_chunk=lambda _: setattr(ctrl_c, "pressed", True))
+    monkeypatch.undo()
+    assert err.value.steps == 10 and err.value.unapplied == 1
+    assert stopped.step_count.tolist() == [10, 10, 10]
+    again = mod.Ensemble(seeds=SEEDS, **hyper)
+    again.run(U[:10], Y[:10])
+    for i in range(3):
+        _assert_same(stopped, i, again.learner(i))
+
+
+def test_run_stream_stops_once_every_learner_diverged(modules):
+    mod = modules["mlp"]
+    U, Y = _streams(mod, (40,), 2)
+    U *= 30
+    ensemble = mod.Ensemble(seeds=SEEDS, beta=[1e6, 1e6, 1e6])
+    taken = []
+
+    def samples():
+        for u, y in zip(U, Y):
+            taken.append(1)
+            yield u, y
+    with pytest.warns(mod.DivergenceWarning, match=r"learners \[0, 1, 2\]"):
+        rows = ensemble.run_stream(samples(), chunk=4)
+    assert ensemble.diverged.all() and rows <= len(taken) < 40
+    assert rows == ensemble.step_count.max()
+
+
 def test_learners_are_copies_and_ensembles_are_built_from_integrators(modules):
     mod = modules["mlp"]
     U, Y = _streams(mod, (30,), 3)
