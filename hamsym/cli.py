@@ -5,6 +5,8 @@
     hamsym check SPEC                     one generated step against PyTorch autograd
     hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
         [--record loss,h1 --every 100] [--progress]
+    hamsym sweep SPEC --stream FILE --grid beta=0.1,1 --seeds 0-4 -o DIR
+                                          every combination at once, one table
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def cmd_run(args):
     return run_spec(args)
 
 
+def cmd_sweep(args):
+    from .sweep_runner import sweep_spec
+    return sweep_spec(args)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -106,6 +113,26 @@ def parser():
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
     r.set_defaults(func=cmd_run)
+
+    w = sub.add_parser("sweep", help="a grid of hyperparameters and seeds on one stream file, "
+                       "as one ensemble; writes a table, curves and the ensemble")
+    w.add_argument("spec")
+    w.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv")
+    w.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="values of a hyperparameter or param, e.g. --grid beta=0.1,1 "
+                        "(repeat for more names: every combination is a learner)")
+    w.add_argument("--seeds", metavar="LIST", help="seeds of the initial weights, 0,1,2 or "
+                   "0-4 (default: the spec's [init] seed, else 0)")
+    w.add_argument("-o", "--output", default="sweep", help="folder for the module, sweep.csv, "
+                   "curves.npy and ensemble.npz (default: sweep)")
+    w.add_argument("--window", type=int, default=1000,
+                   help="final_loss is the mean over the last WINDOW steps (default 1000)")
+    w.add_argument("--chunk", type=int, default=4096, help="samples per compiled call")
+    w.add_argument("--steps", type=int, help="stop after this many samples")
+    w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (needs tqdm); default: when stderr is a "
+                        "terminal")
+    w.set_defaults(func=cmd_sweep)
     return p
 
 

@@ -470,6 +470,12 @@ class _Reader:
 
 def integrator(spec, module, **kwargs):
     """An Integrator of `module` started as the spec's [init] says (a number fills the array)."""
+    return module.Integrator(**{**initial(spec, module), **kwargs})
+
+
+def initial(spec, module):
+    """The spec's [init] as keyword arguments of module.Integrator or module.Ensemble:
+    seed, and weights and states by name (a number fills the array)."""
     import numpy as np
     given = {"seed": spec.init["seed"]} if "seed" in spec.init else {}
     for kind, declared in (("weights", module.WEIGHTS), ("states", module.STATES)):
@@ -487,4 +493,4 @@ def integrator(spec, module, **kwargs):
                 raise SpecError(f"{key}: {arr.size} values for an array of shape {shape}")
         if arrays:
             given[kind] = arrays
-    return module.Integrator(**{**given, **kwargs})
+    return given

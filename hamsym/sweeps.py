@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+
 def sweep(model, grid, stream, *, seeds=(0,), window=None, frame=None, init=None,
           return_ensemble=False, **options):
     """Run every combination of `grid` (and every seed) as one learner of one Ensemble on
@@ -27,6 +28,25 @@ def sweep(model, grid, stream, *, seeds=(0,), window=None, frame=None, init=None
     structured array. With return_ensemble, returns (table, ensemble).
     """
     module = _module(model, options)
+    ensemble, columns = grid_ensemble(module, grid, seeds, init)
+    data = stream if isinstance(stream, (tuple, list)) else (stream,)
+    losses = ensemble.run(*data)
+    length = losses.shape[1]
+    window = max(1, length // 10) if window is None else int(window)
+    if not 1 <= window <= max(length, 1):
+        raise ValueError(f"window = {window}: must be between 1 and the stream's length {length}")
+    with np.errstate(invalid="ignore"):
+        final = losses[:, -window:].mean(axis=1) if length else np.full(ensemble.K, np.nan)
+        mean = losses.mean(axis=1) if length else np.full(ensemble.K, np.nan)
+    table = tabulate(columns, final, mean, ensemble.diverged, frame)
+    return (table, ensemble) if return_ensemble else table
+
+
+def grid_ensemble(module, grid, seeds, init=None, **options):
+    """One Ensemble of `module` with a learner for every combination of `grid` and every
+    seed (the innermost loop), and the grid's columns {name: (K,) values, "seed": (K,)}.
+    init: keyword arguments of Ensemble (states=, weights=, check_finite=, ...); options:
+    more of them (recent=)."""
     grid = {name: _values(name, values) for name, values in dict(grid).items()}
     if "seed" in grid:
         raise ValueError("give the seeds as seeds=[...], not in the grid")
@@ -35,25 +55,22 @@ def sweep(model, grid, stream, *, seeds=(0,), window=None, frame=None, init=None
         raise ValueError("seeds is empty: give at least one seed")
     rows = list(itertools.product(*grid.values(), seeds))
     hyper = {name: [row[j] for row in rows] for j, name in enumerate(grid)}
-    ensemble = module.Ensemble(len(rows), seeds=[row[-1] for row in rows], **dict(init or {}),
-                               **hyper)
-    data = stream if isinstance(stream, (tuple, list)) else (stream,)
-    losses = ensemble.run(*data)
-    length = losses.shape[1]
-    window = max(1, length // 10) if window is None else int(window)
-    if not 1 <= window <= max(length, 1):
-        raise ValueError(f"window = {window}: must be between 1 and the stream's length {length}")
-    diverged = ensemble.diverged
-    with np.errstate(invalid="ignore"):
-        final = losses[:, -window:].mean(axis=1) if length else np.full(len(rows), np.nan)
-        mean = losses.mean(axis=1) if length else np.full(len(rows), np.nan)
-    final[diverged], mean[diverged] = np.nan, np.nan
+    ensemble = module.Ensemble(len(rows), seeds=[row[-1] for row in rows],
+                               **{**dict(init or {}), **options}, **hyper)
     columns = {name: np.array([np.nan if v is None else v for v in hyper[name]], np.float64)
                for name in grid}
-    columns.update(seed=np.array([row[-1] for row in rows], np.int64),
-                   final_loss=final, mean_loss=mean, diverged=diverged)
-    table = _table(columns, frame)
-    return (table, ensemble) if return_ensemble else table
+    columns["seed"] = np.array([row[-1] for row in rows], np.int64)
+    return ensemble, columns
+
+
+def tabulate(columns, final, mean, diverged, frame=None):
+    """The sweep's table: the grid's columns, then final_loss, mean_loss (NaN for the
+    learners that diverged) and diverged; a DataFrame if pandas imports (frame=None) or
+    is required (frame=True), else (frame=False) a numpy structured array."""
+    final, mean = np.array(final, np.float64), np.array(mean, np.float64)
+    final[diverged], mean[diverged] = np.nan, np.nan
+    return _table({**columns, "final_loss": final, "mean_loss": mean,
+                   "diverged": np.asarray(diverged, bool)}, frame)
 
 
 def _module(model, options):

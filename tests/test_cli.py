@@ -114,6 +114,70 @@ def test_run_and_resume_equal_one_run(work):
     assert whole[-300:].mean() < whole[:300].mean()
 
 
+def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
+    """`hamsym sweep` against hs.sweep of the same module on the whole stream in memory:
+    the same table (mean losses to rounding: summed a chunk at a time), the same
+    learners bit for bit, and curves that are each chunk's mean loss."""
+    import hamsym as hs
+    from hamsym.spec import load_spec
+    from hamsym.sweeps import grid_ensemble
+    rng = np.random.default_rng(1)
+    U = rng.normal(size=(900, 4))
+    Y = np.tanh(U[:, :2])
+    np.save(work / "s.npy", np.hstack([U, Y]))
+    out = hamsym("sweep", "mlp.toml", "--stream", "s.npy", "--grid", "beta=0.5,2",
+                 "--grid", "theta=0.1,0.4", "--seeds", "3-4", "--window", "50", "--chunk", "400",
+                 "-o", "grid", cwd=work).stdout
+    assert "mlp: 8 learners, 900 rows of the stream" in out and "best: beta = " in out
+    got = np.genfromtxt(work / "grid/sweep.csv", delimiter=",", names=True, dtype=None,
+                        encoding="utf-8")
+    mod = load_spec(work / "mlp.toml").load(work / "grid/mlp.py")     # the module it wrote
+    grid = {"beta": [0.5, 2], "theta": [0.1, 0.4]}
+    want, ensemble = hs.sweep(mod, grid, (U, Y), seeds=[3, 4], window=50, frame=False,
+                              return_ensemble=True)
+    assert got.dtype.names == want.dtype.names
+    for name in ("beta", "theta", "seed", "final_loss", "diverged"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    np.testing.assert_allclose(got["mean_loss"], want["mean_loss"], rtol=1e-12)
+    saved = mod.Ensemble.restore(work / "grid/ensemble.npz")
+    assert saved.step_count.tolist() == [900] * 8
+    for kind in ("weights", "states", "costates"):
+        for name, a in getattr(saved, kind).items():
+            np.testing.assert_array_equal(a, getattr(ensemble, kind)[name], err_msg=name)
+    losses = grid_ensemble(mod, grid, [3, 4])[0].run(U, Y)
+    chunks = [losses[:, a:b].mean(axis=1) for a, b in ((0, 400), (400, 800), (800, 900))]
+    np.testing.assert_allclose(np.load(work / "grid/curves.npy"), np.stack(chunks, axis=1),
+                               rtol=1e-12)
+    bad = hamsym("sweep", "mlp.toml", "--stream", "s.npy", "--grid", "betta=1", cwd=work, ok=False)
+    assert bad.returncode == 2 and "--grid betta: not a hyperparameter or param of mlp" in bad.stderr
+    bad = hamsym("sweep", "mlp.toml", "--stream", "s.npy", "--grid", "beta", cwd=work, ok=False)
+    assert bad.returncode == 2 and "expected NAME=VALUE,VALUE" in bad.stderr
+
+
+def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
+    """Ctrl-C between two chunks of the stream file: the table, curves and ensemble of
+    the rows done are written, and the exit status is 130."""
+    from hamsym import cli, sweep_runner
+    U = np.random.default_rng(2).normal(size=(300, 4))
+    blocks = [(U[:100], np.tanh(U[:100, :2])), (U[100:200], np.tanh(U[100:200, :2]))]
+
+    def stream(*args, **kwargs):
+        yield blocks[0]
+        yield blocks[1]
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sweep_runner.streams, "from_file", stream)
+    code = cli.main(["sweep", str(work / "mlp.toml"), "--stream", "unused.csv",
+                     "--grid", "beta=1,2", "-o", str(work / "cut")])
+    assert code == 130 and "interrupted by Ctrl-C" in capsys.readouterr().out
+    table = np.genfromtxt(work / "cut/sweep.csv", delimiter=",", names=True, dtype=None,
+                          encoding="utf-8")
+    assert len(table) == 2 and np.isfinite(table["mean_loss"]).all()
+    assert np.load(work / "cut/curves.npy").shape == (2, 2)
+    import hamsym.spec
+    mod = hamsym.spec.load_spec(work / "mlp.toml").load(work / "cut/mlp.py")
+    assert mod.Ensemble.restore(work / "cut/ensemble.npz").step_count.tolist() == [200, 200]
+
+
 def test_readme_workbench_commands_parse():
     """Every command of the README's Workbench section parses with the real parser."""
     import re

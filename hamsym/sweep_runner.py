@@ -1,0 +1,135 @@
+"""`hamsym sweep`: a grid of hyperparameters (and seeds) learning one stream file at once.
+
+Every combination is one learner of the spec's module's Ensemble (the learners share
+the stream and are stepped in one parallel compiled call), so the stream is read
+once, a chunk at a time, whatever its length. The output folder gets the generated
+module, sweep.csv (one row per learner: the grid values, seed, final_loss (mean loss
+over the last --window steps), mean_loss (over the whole stream), diverged), curves.npy
+(each learner's mean loss per chunk: a (K, chunks) learning curve) and ensemble.npz
+(every learner's state, for `mod.Ensemble.restore`). Ctrl-C writes all of them for the
+rows done, then exits with 130.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import streams
+from .runner import _length, _limit
+from .spec import initial, load_spec
+from .sweeps import grid_ensemble, tabulate
+
+TABLE = "sweep.csv"
+CURVES = "curves.npy"
+ENSEMBLE = "ensemble.npz"
+
+
+def sweep_spec(args):
+    spec = load_spec(args.spec)
+    grid = dict(_grid_value(text) for text in args.grid)
+    if args.window < 1:
+        raise ValueError(f"--window {args.window}: must be at least 1")
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    module = spec.load(out / f"{spec.network.name}.py")
+    unknown = [name for name in grid if name not in module.HYPER and name not in module.PARAMS]
+    if unknown:
+        raise ValueError(f"--grid {unknown[0]}: not a hyperparameter or param of "
+                         f"{spec.network.name}; those are {list(module.HYPER) + list(module.PARAMS)}")
+    init = initial(spec, module)
+    seeds = _seeds(args.seeds) if args.seeds else [init.get("seed", 0)]
+    init.pop("seed", None)
+    ensemble, columns = grid_ensemble(module, grid, seeds, init, recent=args.window)
+    names = list(module.INPUTS) + list(module.TARGETS)
+    sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
+    blocks = streams.from_file(args.stream, sizes, chunk=args.chunk, names=names)
+    if args.steps is not None:
+        blocks = _limit(blocks, args.steps)
+    try:
+        bar, owned = module._progress_bar(args.progress, _length(args.stream, 0, args.steps))
+    except ImportError as err:
+        print(f"hamsym sweep: {err}", file=sys.stderr)
+        return 3
+    total, count, curves, rows = np.zeros(ensemble.K), np.zeros(ensemble.K), [], 0
+    interrupted = False
+    try:
+        for block in blocks:
+            try:
+                losses = ensemble.run(*block)
+            except module.Interrupted as exc:        # between two steps of every learner
+                losses, interrupted = exc.losses, True
+            if losses.shape[1]:
+                finite = np.isfinite(losses)        # a frozen learner's losses are NaN
+                sums = np.where(finite, losses, 0.0).sum(axis=1)
+                total += sums
+                count += finite.sum(axis=1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    curves.append(sums / finite.sum(axis=1))
+                rows += losses.shape[1]
+            if bar is not None:
+                bar.update(losses.shape[1])
+            if interrupted:
+                break
+    except KeyboardInterrupt:                           # between two chunks
+        interrupted = True
+    finally:
+        if owned:
+            bar.close()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    final = ensemble.recent_loss() if rows else np.full(ensemble.K, np.nan)
+    table = tabulate(columns, final, mean, ensemble.diverged, frame=False)
+    _write_table(out / TABLE, table)
+    np.save(out / CURVES, np.stack(curves, axis=1) if curves else np.zeros((ensemble.K, 0)))
+    ensemble.save(out / ENSEMBLE)
+    print(f"{spec.network.name}: {ensemble.K} learners, {rows} rows of the stream"
+          + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
+    if not ensemble.diverged.all() and rows:
+        best = int(np.nanargmin(table["final_loss"]))
+        print("best: " + ", ".join(f"{name} = {table[name][best]:g}" for name in
+                                   [*grid, "seed", "final_loss"]))
+    print(f"table: {out / TABLE}\ncurves: {out / CURVES}\nensemble: {out / ENSEMBLE}")
+    return 130 if interrupted else 0
+
+
+def _grid_value(text):
+    """"beta=0.1,0.3,1" -> ("beta", [0.1, 0.3, 1.0])."""
+    name, sep, values = text.partition("=")
+    try:
+        if not (sep and name.strip() and values.strip()):
+            raise ValueError
+        return name.strip(), [float(v) for v in values.split(",")]
+    except ValueError:
+        raise ValueError(f"--grid {text!r}: expected NAME=VALUE,VALUE,..., "
+                         "e.g. --grid beta=0.1,0.3") from None
+
+
+def _seeds(text):
+    """"0,1,2" or "0-4" (both ends included) -> a list of ints."""
+    try:
+        if "-" in text.strip("-"):
+            first, last = (int(v) for v in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected a list 0,1,2 or a range 0-4") from None
+    if not seeds:
+        raise ValueError(f"--seeds {text!r}: no seed")
+    return seeds
+
+
+def _write_table(path, table):
+    """The structured array as CSV, written whole or not at all."""
+    part = path.with_name(path.name + ".part")
+    with open(part, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(table.dtype.names)
+        for row in table:
+            writer.writerow([repr(float(v)) if isinstance(v, np.floating) else
+                             bool(v) if isinstance(v, np.bool_) else int(v) for v in row])
+    part.replace(path)
