@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "8ac600250aa7f0381594678d4a922b87b694281db7224f743fac30596ef4ef85"
+SPEC_HASH = "c54ee82cdd7ce0ee78b18fcc0b6aadc9d101481a92ffd28d900f8e0d0abf596d"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -1435,6 +1435,16 @@ def _ensemble_span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, g
         __done[__i] = __d
 
 
+def _tick_best(bar, losses):
+    """Advance a progress bar by the rows of one slice of (K, n) losses; show the lowest
+    mean loss of a learner over them (frozen learners' NaN rows left out)."""
+    finite = np.isfinite(losses).all(axis=1)
+    if hasattr(bar, "set_postfix_str") and finite.any() and losses.shape[1]:
+        bar.set_postfix_str(f"best loss={float(losses[finite].mean(axis=1).min()):.4g}",
+                            refresh=False)
+    bar.update(losses.shape[1])
+
+
 class DivergenceWarning(RuntimeWarning):
     """Learners of an Ensemble had a loss that is not finite (see Ensemble.diverged)."""
 
@@ -1631,23 +1641,29 @@ class Ensemble:
             out[name] = a
         return out, length or 0
 
-    def run(self, u, y):
+    def run(self, u, y, *, progress=None):
         """Every learner over the streams, one step per row; returns the (K, T) losses.
 
         Each stream has shape (T, n) (shared by all learners) or (K, T, n) (row i for
         learner i). A frozen (diverged) learner's losses are NaN. Ctrl-C stops it between
         two steps: Interrupted carries .steps (rows done by the learners that were still
-        active) and their (K, steps) .losses."""
+        active) and their (K, steps) .losses. progress: as in Integrator.run; the bar
+        counts rows and shows the lowest mean loss of a learner in the latest slice."""
         data, length = self._streams((u, y,))
         losses = np.full((self.K, length), np.nan)
         diverged = self._diverged.copy()
-        done, pressed = self._drive(data, losses)
+        bar, owned = _progress_bar(progress, length)
+        try:
+            done, pressed = self._drive(data, losses, bar=bar)
+        finally:
+            if owned:
+                bar.close()
         self._warn_diverged(diverged)
         if pressed:
             raise Interrupted(done, self.step_count, losses[:, :done].copy())
         return losses
 
-    def run_stream(self, samples, *, chunk=1024, on_chunk=None):
+    def run_stream(self, samples, *, chunk=1024, on_chunk=None, progress=None):
         """Every learner over one iterable of samples shared by all of them, of any
         length, in fixed memory: run() for a stream that never ends or does not fit.
 
@@ -1659,7 +1675,8 @@ class Ensemble:
         keep; recent_loss() and best() see them too). Returns the rows applied by this
         call. A diverged learner is frozen (a warning at the end, as in run()); once all
         are, the call returns. Ctrl-C raises Interrupted: .steps, .losses (the chunk under
-        way), .unapplied (samples read but not applied)."""
+        way), .unapplied (samples read but not applied). progress: as in run() (the bar's
+        total is len(samples) when known)."""
         chunk = _operator.index(chunk)
         if chunk < 1:
             raise ValueError(f"chunk = {chunk}: must be at least 1")
@@ -1668,7 +1685,11 @@ class Ensemble:
         losses = np.empty((self.K, chunk))
         diverged = self._diverged.copy()
         rows = 0
-
+        try:
+            total = len(samples)
+        except TypeError:
+            total = None
+        bar, owned = _progress_bar(progress, total)
         try:
             with _CtrlC() as ctrl_c:
                 for n in _chunks(samples, names, [b[0] for b in buffers], chunk, ctrl_c,
@@ -1680,7 +1701,7 @@ class Ensemble:
                             for (name, _), b in zip(names, buffers)}
                     part = losses if whole else np.empty((self.K, n))
                     part.fill(np.nan)
-                    done, pressed = self._drive(data, part, ctrl_c)
+                    done, pressed = self._drive(data, part, ctrl_c, bar)
                     rows += done
                     if on_chunk is not None and done:
                         on_chunk(part[:, :done])
@@ -1689,6 +1710,8 @@ class Ensemble:
                     if self.check_finite and self._diverged.all():
                         break
         finally:
+            if owned:
+                bar.close()
             self._warn_diverged(diverged)
         return rows
 
@@ -1702,13 +1725,13 @@ class Ensemble:
                               "they went on (check_finite=False)") +
                           ": see Ensemble.diverged", DivergenceWarning, stacklevel=3)
 
-    def _drive(self, data, losses, ctrl_c=None):
+    def _drive(self, data, losses, ctrl_c=None, bar=None):
         """The rows of the streams in compiled slices of about _ENSEMBLE_SLICE seconds,
         looking for Ctrl-C between slices and recording divergence. Returns (rows done,
         Ctrl-C?)."""
         if ctrl_c is None:
             with _CtrlC() as ctrl_c:
-                return self._drive(data, losses, ctrl_c)
+                return self._drive(data, losses, ctrl_c, bar)
         found = {"weights": self._weights, "states": self._states, "costates": self._costates,
                  "hyper": self._scalars(), "work": self.work, "data": data}
         args = tuple(found[kind][key] for kind, key in _ENSEMBLE_ROLES)
@@ -1731,6 +1754,8 @@ class Ensemble:
                 self._diverged_at[new] = (self._step_count + bad.argmax(axis=1))[new]
                 self._diverged |= new
                 self._step_count += done - k
+                if bar is not None:
+                    _tick_best(bar, losses[:, k:k + n])
                 k += n
                 self._slice = max(1, min(4 * n, int(n * _ENSEMBLE_SLICE / t) if t > 0 else 4 * n))
         finally:
@@ -1781,6 +1806,23 @@ class Ensemble:
 
     def __iter__(self):
         return (self.learner(i) for i in range(self.K))
+
+    def predict(self, *streams, steps=None, keep_states=False):
+        """Every learner running on its own, learning nothing: Integrator.predict of each
+        (the same compiled loop, so the same bits), stacked: {name: (K, T, ...)}. An input
+        stream of shape (T, n) is shared, one of shape (K, T, n) gives learner i its row
+        i. The states advance as in Integrator.predict unless keep_states."""
+        out = {}
+        for i in range(self.K):
+            rows = [s[i] if np.ndim(s) == len(shape) + 2 else s
+                    for s, shape in zip(streams, INPUTS.values())] + list(streams[len(INPUTS):])
+            one = self.learner(i)
+            got = one.predict(*rows, steps=steps, keep_states=keep_states)
+            for name, a in one.states.items():
+                self._states[name][i] = a
+            for name, a in got.items():
+                out.setdefault(name, []).append(a)
+        return {name: np.stack(arrays) for name, arrays in out.items()}
 
     @classmethod
     def from_learners(cls, learners, *, check_finite=None, recent=1000):

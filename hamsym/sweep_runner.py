@@ -59,7 +59,7 @@ def sweep_spec(args):
     try:
         for block in blocks:
             try:
-                losses = ensemble.run(*block)
+                losses = ensemble.run(*block, progress=False if bar is None else bar)
             except module.Interrupted as exc:        # between two steps of every learner
                 losses, interrupted = exc.losses, True
             if losses.shape[1]:
@@ -70,8 +70,6 @@ def sweep_spec(args):
                 with np.errstate(invalid="ignore", divide="ignore"):
                     curves.append(sums / finite.sum(axis=1))
                 rows += losses.shape[1]
-            if bar is not None:
-                bar.update(losses.shape[1])
             if interrupted:
                 break
     except KeyboardInterrupt:                           # between two chunks

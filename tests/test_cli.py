@@ -127,8 +127,9 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
     np.save(work / "s.npy", np.hstack([U, Y]))
     out = hamsym("sweep", "mlp.toml", "--stream", "s.npy", "--grid", "beta=0.5,2",
                  "--grid", "theta=0.1,0.4", "--seeds", "3-4", "--window", "50", "--chunk", "400",
-                 "-o", "grid", cwd=work).stdout
-    assert "mlp: 8 learners, 900 rows of the stream" in out and "best: beta = " in out
+                 "--progress", "-o", "grid", cwd=work)
+    assert "900/900" in out.stderr and "best loss=" in out.stderr, out.stderr   # one bar
+    assert "mlp: 8 learners, 900 rows of the stream" in out.stdout and "best: beta = " in out.stdout
     got = np.genfromtxt(work / "grid/sweep.csv", delimiter=",", names=True, dtype=None,
                         encoding="utf-8")
     mod = load_spec(work / "mlp.toml").load(work / "grid/mlp.py")     # the module it wrote

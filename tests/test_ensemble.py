@@ -182,6 +182,46 @@ def test_run_stream_stops_once_every_learner_diverged(modules):
     assert rows == ensemble.step_count.max()
 
 
+def test_predict_is_each_learners_predict(modules):
+    mod = modules["rnn_local"]                                # states and a param
+    ensemble = mod.Ensemble(seeds=SEEDS, **_hyper(mod))
+    ensemble.run(*_streams(mod, (30,), 12))                   # learned something first
+    learners = list(ensemble)
+    U = _streams(mod, (3, 20), 13)[0]                         # one input stream per learner
+    got = ensemble.predict(U)
+    for i, one in enumerate(learners):
+        want = one.predict(U[i])
+        assert set(got) == set(want)
+        for name, a in want.items():
+            assert got[name].shape == (3,) + a.shape
+            assert np.array_equal(got[name][i], a), (name, i)
+        _assert_same(ensemble, i, one)                        # the states advanced alike
+    before = {name: a.copy() for name, a in ensemble.states.items()}
+    shared = ensemble.predict(U[0], keep_states=True)         # one stream for all
+    for i, one in enumerate(learners):
+        want = one.predict(U[0], keep_states=True)
+        for name, a in want.items():
+            assert np.array_equal(shared[name][i], a), (name, i)
+    for name, a in before.items():
+        assert np.array_equal(ensemble.states[name], a), name
+
+
+def test_progress_bar_counts_rows_and_shows_the_best_loss(modules):
+    pytest.importorskip("tqdm")
+    import io
+    mod = modules["mlp"]
+    U, Y = _streams(mod, (600,), 14)
+    out = io.StringIO()
+    mod.Ensemble(seeds=SEEDS).run(U, Y, progress={"file": out, "mininterval": 0})
+    last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert "600/600" in last and "best loss=" in last, last
+    out = io.StringIO()
+    mod.Ensemble(seeds=SEEDS).run_stream(list(zip(U, Y)), chunk=256,
+                                         progress={"file": out, "mininterval": 0})
+    last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert "600/600" in last and "best loss=" in last, last
+
+
 def test_learners_are_copies_and_ensembles_are_built_from_integrators(modules):
     mod = modules["mlp"]
     U, Y = _streams(mod, (30,), 3)
