@@ -140,6 +140,7 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
     for name in ("beta", "theta", "seed", "final_loss", "diverged"):
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
     np.testing.assert_allclose(got["mean_loss"], want["mean_loss"], rtol=1e-12)
+    assert not list((work / "grid").glob("*.part"))          # written whole, then renamed
     saved = mod.Ensemble.restore(work / "grid/ensemble.npz")
     assert saved.step_count.tolist() == [900] * 8
     for kind in ("weights", "states", "costates"):
