@@ -53,7 +53,7 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "c54ee82cdd7ce0ee78b18fcc0b6aadc9d101481a92ffd28d900f8e0d0abf596d"
+SPEC_HASH = "1156ce58b6165c7d3d9dfa0348629b7ed221ce30dd622db10251841aa173e949"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 SCHEME = "nonlocal"
@@ -845,6 +845,14 @@ def _empty(dtype):
     return _EMPTY[dtype]
 
 
+def _length_of(samples):
+    """len(samples), or None for a stream of unknown length (an iterator)."""
+    try:
+        return len(samples)
+    except TypeError:
+        return None
+
+
 def _progress_bar(progress, total):
     """(bar or None, whether this call owns it). progress: None (a bar when stderr is a
     terminal and tqdm is installed), True/False, a dict of tqdm options, or a bar."""
@@ -1264,11 +1272,7 @@ class Integrator:
         buffers = [np.zeros((chunk,) + shape, self.dtype) for _, shape in names]
         losses = np.zeros(chunk, np.float64)
         self._check_frozen(3)
-        try:
-            total = len(samples)
-        except TypeError:
-            total = None
-        bar, owned = _progress_bar(progress, total)
+        bar, owned = _progress_bar(progress, _length_of(samples))
         try:
             steps = self._stream(samples, chunk, on_chunk, names, buffers, losses, recorder, bar)
         finally:
@@ -1685,11 +1689,7 @@ class Ensemble:
         losses = np.empty((self.K, chunk))
         diverged = self._diverged.copy()
         rows = 0
-        try:
-            total = len(samples)
-        except TypeError:
-            total = None
-        bar, owned = _progress_bar(progress, total)
+        bar, owned = _progress_bar(progress, _length_of(samples))
         try:
             with _CtrlC() as ctrl_c:
                 for n in _chunks(samples, names, [b[0] for b in buffers], chunk, ctrl_c,
