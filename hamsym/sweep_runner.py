@@ -13,12 +13,14 @@ rows done, then exits with 130.
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import streams
+from .codegen.render import write_atomic
 from .runner import _length, _limit
 from .spec import initial, load_spec
 from .sweeps import grid_ensemble, tabulate
@@ -82,8 +84,9 @@ def sweep_spec(args):
     final = ensemble.recent_loss() if rows else np.full(ensemble.K, np.nan)
     table = tabulate(columns, final, mean, ensemble.diverged, frame=False)
     _write_table(out / TABLE, table)
-    curves = np.stack(curves, axis=1) if curves else np.zeros((ensemble.K, 0))
-    _whole(out / CURVES, "wb", lambda fh: np.save(fh, curves))
+    npy = io.BytesIO()
+    np.save(npy, np.stack(curves, axis=1) if curves else np.zeros((ensemble.K, 0)))
+    write_atomic(out / CURVES, npy.getvalue())
     ensemble.save(out / ENSEMBLE)
     print(f"{spec.network.name}: {ensemble.K} learners, {rows} rows of the stream"
           + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
@@ -123,19 +126,11 @@ def _seeds(text):
 
 
 def _write_table(path, table):
-    """The structured array as CSV."""
-    def write(fh):
-        writer = csv.writer(fh)
-        writer.writerow(table.dtype.names)
-        for row in table:
-            writer.writerow([repr(float(v)) if isinstance(v, np.floating) else
-                             bool(v) if isinstance(v, np.bool_) else int(v) for v in row])
-    _whole(path, "w", write)
-
-
-def _whole(path, mode, write):
-    """write(file) to path, whole or not at all: a file beside it, then renamed."""
-    part = path.with_name(path.name + ".part")
-    with open(part, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as fh:
-        write(fh)
-    part.replace(path)
+    """The structured array as CSV, written whole or not at all."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(table.dtype.names)
+    for row in table:
+        writer.writerow([repr(float(v)) if isinstance(v, np.floating) else
+                         bool(v) if isinstance(v, np.bool_) else int(v) for v in row])
+    write_atomic(path, text.getvalue())

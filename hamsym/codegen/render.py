@@ -226,8 +226,8 @@ def spec_hash(text):
 
 
 def write_atomic(path, text):
-    """Write text to path so that readers see the old file or the new one, never a
-    part; the new file gets the mode any new file gets (umask). The content goes to
+    """Write text (str, as UTF-8, or bytes) to path so that readers see the old file or
+    the new one, never a part; the new file gets the mode any new file gets (umask). The content goes to
     an unnamed file first (O_TMPFILE), so a process killed while writing leaves
     nothing behind; where that is not available, a named temporary file, which a
     later write removes once the process that made it is gone."""
@@ -235,7 +235,7 @@ def write_atomic(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     try:
         if not _publish_unnamed(path.parent, data, tmp):
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
