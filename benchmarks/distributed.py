@@ -30,7 +30,7 @@ import numpy as np
 
 def build(folder, layers, width):
     import hamsym as hs
-    from hamsym.zoo import delay_network
+    from hamsym.declare.zoo import delay_network
     net = delay_network([width] * (layers + 1), hs.tanh, name="deep")
     system = hs.derive(net, gamma=1.0, beta=0.01, theta=0.1, theta_neurons=0.0, delta=0.1)
     return hs.load(system, Path(folder) / "deep.py", scheme="local")

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 
 def best_of(repeats, fn):

@@ -135,7 +135,7 @@ class Peak:
 
 def load_module(path, hidden):
     import hamsym as hs
-    from hamsym.zoo import recurrent
+    from hamsym.declare.zoo import recurrent
     net = recurrent(N_IN, hidden, N_OUT, kind="discrete", bias=True, name=MODULE)
     system = hs.derive(net, **HYPER)
     return hs.load(system, path, scheme="local")

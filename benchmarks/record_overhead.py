@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import hamsym as hs
-from hamsym.zoo import mlp, recurrent
+from hamsym.declare.zoo import mlp, recurrent
 
 
 def main():

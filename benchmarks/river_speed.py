@@ -7,7 +7,7 @@ The model is a 6-32-1 tanh MLP (non-local HL) on a standardized, repeated copy o
 river's TrumpApproval stream. Three ways to feed the same samples:
 1. `Integrator.run(U, Y)`: the loop over the stream in compiled code;
 2. `Integrator.step(u, y)` from a Python loop over arrays;
-3. `evaluate.progressive_val_score` with hamsym.river.Regressor: per sample, river
+3. `evaluate.progressive_val_score` with hamsym.workbench.river.Regressor: per sample, river
    hands a dict, the adapter builds a vector, calls `forward` (predict_one) and `step`
    (learn_one), and river updates its metric.
 Prints microseconds per sample and the ratios to `run`.
@@ -22,8 +22,8 @@ import numpy as np
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.river import Regressor
-from hamsym.zoo import mlp
+from hamsym.workbench.river import Regressor
+from hamsym.declare.zoo import mlp
 
 
 def best_of(fn, repeat=3):

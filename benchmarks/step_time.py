@@ -704,7 +704,7 @@ def main():
     torch.set_num_threads(1)
     jax, jax_note = import_jax(args.jax_all_cores)
     import hamsym as hs
-    from hamsym.zoo import mlp
+    from hamsym.declare.zoo import mlp
 
     header()
     print(f"malloc: {malloc}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import hamsym as hs
-from hamsym.zoo import delay_network
+from hamsym.declare.zoo import delay_network
 
 SIZES = [16] + [512] * 7 + [4]
 HOLD = 32                            # each input is held for 32 steps, longer than the depth

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 STEPS, DELTA, BETA, GAMMA, THETA = 20_000, 0.1, 2.0, 1.0, 0.1
 LR = DELTA ** 2 * BETA * GAMMA

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import hamsym as hs
-from hamsym.zoo import delay_network
+from hamsym.declare.zoo import delay_network
 
 SIZES, HOLD, STEPS = [4, 16, 12, 2], 32, 64_000
 SCHEMES = {"nonlocal": {}, "partial": {"groups": [["x1", "x2"], ["x3"]]}, "local": {}}

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import hamsym as hs
-from hamsym.zoo import recurrent
+from hamsym.declare.zoo import recurrent
 
 N_IN, HIDDEN, N_OUT = 8, 64, 4
 
@@ -89,7 +89,7 @@ def main(quick=False, out_dir=Path("examples/out")):
     for steps, hl, bptt in rows:
         print(f"{steps:>15,} | {hl / 1e3:10.1f} kB | {bptt / 1e6:20.2f} MB | {bptt / max(hl, 1):7.0f}x")
     try:
-        from hamsym.plot import _pyplot
+        from hamsym.workbench.plot import _pyplot
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
         T = [r[0] for r in rows]

@@ -18,7 +18,7 @@ import torch
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 GAMMA, DELTA = 1.0, 0.1
 HL_SETTINGS = [  # (scheme, theta, beta)

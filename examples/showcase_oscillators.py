@@ -22,7 +22,7 @@ import numpy as np
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.zoo import oscillator_bank
+from hamsym.declare.zoo import oscillator_bank
 
 N, DELTA, FREE, RECORD = 8, 0.1, 2000, 500
 TARGETS = {

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import hamsym as hs
-from hamsym.zoo import delay_network
+from hamsym.declare.zoo import delay_network
 
 SIZES = [4, 16, 16, 16, 16, 2]
 HOLD = 32

@@ -23,7 +23,7 @@ import torch
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 GAMMA, BETA, THETA, DELTA = 1.0, 2.0, 0.1, 0.1
 LR, MOMENTUM = DELTA ** 2 * BETA * GAMMA, 1 - THETA

@@ -4,13 +4,13 @@ Declare a network (`Network`), derive Hamilton's equations (`derive`), generate 
 standalone integrator module (`generate`, `load`).
 """
 
-from .activations import Activation, activation, cos, identity, relu, sigmoid, sin, softplus, tanh
-from .expr import DeclarationError, ShapeError
-from .reductions import dot, mse, softmax, softmax_cross_entropy, sum_squares, total
-from .hamiltonian import derive
-from .network import Network
-from .sympy_form import latex, to_sympy
-from .system import Equation, System
+from .declare.activations import Activation, activation, cos, identity, relu, sigmoid, sin, softplus, tanh
+from .declare.expr import DeclarationError, ShapeError
+from .declare.reductions import dot, mse, softmax, softmax_cross_entropy, sum_squares, total
+from .derive.hamiltonian import derive
+from .declare.network import Network
+from .declare.sympy_form import latex, to_sympy
+from .derive.system import Equation, System
 
 __version__ = "0.1.0"
 
@@ -26,10 +26,12 @@ from .codegen.schedule import FrozenWeightsWarning  # noqa: E402
 
 __all__ += ["FrozenWeightsWarning", "generate", "load", "render"]
 
-from .spec import SpecError, load_spec  # noqa: E402
+from .workbench.spec import SpecError, load_spec  # noqa: E402
 
 __all__ += ["SpecError", "load_spec"]
 
-from .sweeps import sweep  # noqa: E402
+from .workbench.sweeps import sweep  # noqa: E402
+from .declare import zoo  # noqa: E402
+from .workbench import plot, river, streams  # noqa: E402  (each imports its extra when used)
 
-__all__ += ["sweep"]
+__all__ += ["sweep", "zoo", "plot", "river", "streams"]

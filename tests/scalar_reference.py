@@ -4,9 +4,9 @@ This is the independent side of the derivation checks (hamsym itself never expan
 to scalars). Every declared name becomes a ``sympy.Matrix`` of fresh
 scalar symbols (``W1[0,1]``, ``b1[2]``) or, for a scalar, one ``Symbol``; every node
 is evaluated with plain ``sympy.Matrix`` arithmetic straight from its definition.
-Nothing here calls a ``vjp``, ``hamsym.chain`` or ``hamsym.sympy_form``; the only
+Nothing here calls a ``vjp``, ``hamsym.derive.chain`` or ``hamsym.declare.sympy_form``; the only
 hamsym object read besides the expression tree is ``act.expr`` (the activation's
-own SymPy formula in ``hamsym.activations.t``) and ``net.instants`` (the user's
+own SymPy formula in ``hamsym.declare.activations.t``) and ``net.instants`` (the user's
 definitions of instantaneous neurons).
 
 It also declares the small networks the derivation tests share (all sizes <= 4),
@@ -19,9 +19,9 @@ import numpy as np
 import sympy
 
 import hamsym as hs
-from hamsym import expr as E
-from hamsym import reductions as R
-from hamsym.activations import t as ACT_ARG
+from hamsym.declare import expr as E
+from hamsym.declare import reductions as R
+from hamsym.declare.activations import t as ACT_ARG
 
 
 HYPER_NAMES = ("gamma", "beta", "theta", "theta_neurons", "flip", "delta")

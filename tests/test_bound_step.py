@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import mlp, oscillator_bank, recurrent
+from hamsym.declare.zoo import mlp, oscillator_bank, recurrent
 
 def _free():
     """No input, no target: step() takes no arguments (run() takes no stream either)."""

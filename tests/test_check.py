@@ -1,4 +1,4 @@
-"""`hamsym.check`: the spec's expressions rebuilt over PyTorch tensors step Hamilton's
+"""`hamsym.workbench.check`: the spec's expressions rebuilt over PyTorch tensors step Hamilton's
 equations with autograd; the generated step must agree, and a wrong module must not."""
 
 from pathlib import Path
@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from hamsym import check  # noqa: E402
-from hamsym.spec import load_spec  # noqa: E402
+from hamsym.workbench import check  # noqa: E402
+from hamsym.workbench.spec import load_spec  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 
@@ -44,7 +44,7 @@ PARTIAL = (SPECS / "delay.toml").read_text().replace(
 
 @pytest.mark.parametrize("resets", [False, True])
 def test_partial_scheme_with_loss_terms_in_several_groups(resets, tmp_path):
-    from hamsym.spec import loads_spec
+    from hamsym.workbench.spec import loads_spec
     text = PARTIAL + ("reset_neuron_costate = true\n" if resets else "")
     spec = loads_spec(text, source="partial.toml")
     results = check.check_spec(spec, directory=tmp_path)
@@ -58,7 +58,7 @@ def test_partial_scheme_with_loss_terms_in_several_groups(resets, tmp_path):
     "-(0.01 * total(W2) - 0.15 * sum_squares(x1) - sum_squares(x3 - y) / 2) + 0.02 * dot(b3, b3)",
 ])
 def test_partial_scheme_loss_terms_split_at_any_depth(loss, tmp_path):
-    from hamsym.spec import loads_spec
+    from hamsym.workbench.spec import loads_spec
     spec = loads_spec(PARTIAL.replace(
         "sum_squares(x3 - y) / 2 + 0.3 * sum_squares(x1) / 2 - 0.01 * total(W2) + 0.02 * dot(b3, b3)",
         loss))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import mlp, oscillator_bank, recurrent
+from hamsym.declare.zoo import mlp, oscillator_bank, recurrent
 
 STEPS, SAVE_AT = 2000, 1000
 

@@ -69,8 +69,8 @@ def test_check_without_torch_says_so(work):
 
 
 def test_library_does_not_import_torch():
-    code = ("import sys, hamsym, hamsym.spec, hamsym.cli, hamsym.check, hamsym.streams, "
-            "hamsym.runner, hamsym.plot, hamsym.river; print('torch' in sys.modules, "
+    code = ("import sys, hamsym, hamsym.workbench.spec, hamsym.workbench.cli, hamsym.workbench.check, hamsym.workbench.streams, "
+            "hamsym.workbench.runner, hamsym.workbench.plot, hamsym.workbench.river; print('torch' in sys.modules, "
             "'matplotlib' in sys.modules, 'river' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False", "False"], out.stderr
@@ -119,8 +119,8 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
     the same table (mean losses to rounding: summed a chunk at a time), the same
     learners bit for bit, and curves that are each chunk's mean loss."""
     import hamsym as hs
-    from hamsym.spec import load_spec
-    from hamsym.sweeps import grid_ensemble
+    from hamsym.workbench.spec import load_spec
+    from hamsym.workbench.sweeps import grid_ensemble
     rng = np.random.default_rng(1)
     U = rng.normal(size=(900, 4))
     Y = np.tanh(U[:, :2])
@@ -159,7 +159,7 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
 def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
     """Ctrl-C between two chunks of the stream file: the table, curves and ensemble of
     the rows done are written, and the exit status is 130."""
-    from hamsym import cli, sweep_runner
+    from hamsym.workbench import cli, sweep_runner
     U = np.random.default_rng(2).normal(size=(300, 4))
     blocks = [(U[:100], np.tanh(U[:100, :2])), (U[100:200], np.tanh(U[100:200, :2]))]
 
@@ -175,8 +175,8 @@ def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
                           encoding="utf-8")
     assert len(table) == 2 and np.isfinite(table["mean_loss"]).all()
     assert np.load(work / "cut/curves.npy").shape == (2, 2)
-    import hamsym.spec
-    mod = hamsym.spec.load_spec(work / "mlp.toml").load(work / "cut/mlp.py")
+    import hamsym.workbench.spec
+    mod = hamsym.workbench.spec.load_spec(work / "mlp.toml").load(work / "cut/mlp.py")
     assert mod.Ensemble.restore(work / "cut/ensemble.npz").step_count.tolist() == [200, 200]
 
 
@@ -185,7 +185,7 @@ def test_readme_workbench_commands_parse():
     import re
     import shlex
 
-    from hamsym.cli import parser
+    from hamsym.workbench.cli import parser
     readme = (SPECS.parent.parent / "README.md").read_text()
     section = readme[readme.index("## Workbench"):]
     section = section[:section.index("\n## ", 5)]
@@ -205,7 +205,7 @@ def test_readme_quick_start_is_five_commands_and_five_lines_of_python():
     import re
     import shlex
 
-    from hamsym.cli import parser
+    from hamsym.workbench.cli import parser
     readme = (SPECS.parent.parent / "README.md").read_text()
     section = readme[readme.index("## Quick start"):]
     section = section[:section.index("\n## ", 5)]

@@ -27,8 +27,8 @@ import pytest
 import sympy
 
 import hamsym as hs
-from hamsym import expr as E
-from hamsym.rewrite import walk
+from hamsym.declare import expr as E
+from hamsym.declare.rewrite import walk
 from scalar_reference import NETWORKS, ScalarReference, flat, grad, names_of, random_values
 
 SEED = 6

@@ -3,7 +3,7 @@
 import sympy
 
 import hamsym as hs
-from hamsym.zoo import mlp, recurrent
+from hamsym.declare.zoo import mlp, recurrent
 
 
 def test_system_as_sympy_latex_and_text():

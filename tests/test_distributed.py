@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import delay_network
+from hamsym.declare.zoo import delay_network
 
 HERE = Path(__file__).resolve().parent
 STEPS = 1000

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import mlp, recurrent
+from hamsym.declare.zoo import mlp, recurrent
 
 KW = dict(theta=0.1, beta=0.5, delta=0.1)
 SEEDS = [3, 1, 4]

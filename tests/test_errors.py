@@ -182,7 +182,7 @@ def test_activation_with_extra_symbols():
 
 def test_differentiable_activation_is_accepted():
     act = hs.activation(sympy.atan)
-    assert act.derivative.expr == sympy.diff(sympy.atan(hs.activations.t), hs.activations.t)
+    assert act.derivative.expr == sympy.diff(sympy.atan(hs.declare.activations.t), hs.declare.activations.t)
 
 
 # -- missing pieces, at derive -----------------------------------------------------------------

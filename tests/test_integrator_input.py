@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import mlp, recurrent
+from hamsym.declare.zoo import mlp, recurrent
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import textwrap
 import time
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 _CHILD = textwrap.dedent("""
     import importlib.util, sys, time

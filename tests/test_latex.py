@@ -36,10 +36,10 @@ from sympy.parsing.latex import parse_latex
 import sympy.parsing.latex._parse_latex_antlr as antlr_parse
 
 import hamsym as hs
-from hamsym import expr as E
-from hamsym import sympy_form as F
+from hamsym.declare import expr as E
+from hamsym.declare import sympy_form as F
 from hamsym import zoo
-from hamsym.rewrite import walk
+from hamsym.declare.rewrite import walk
 
 T = sympy.Symbol("T")
 ONE = sympy.Symbol("One", commutative=False)

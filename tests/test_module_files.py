@@ -10,7 +10,7 @@ import pytest
 
 import hamsym as hs
 from hamsym.codegen import render as R
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 
 def _system(sizes=(3, 5, 2), theta=0.3, name="small"):
@@ -42,7 +42,7 @@ def test_module_runs_without_hamsym_sympy_or_jinja(tmp_path):
 
 
 def test_same_spec_gives_identical_bytes_in_fresh_processes(tmp_path):
-    code = ("import hamsym as hs; from hamsym.zoo import mlp; import sys; "
+    code = ("import hamsym as hs; from hamsym.declare.zoo import mlp; import sys; "
             "sys.stdout.write(hs.render(hs.derive(mlp([3, 5, 4, 2], [hs.tanh, hs.relu], "
             "loss='cross_entropy'), theta=0.2)))")
     outs = []
@@ -156,7 +156,7 @@ def test_cache_made_by_load_serves_a_plain_import(tmp_path):
 
 
 def test_forward_reads_what_the_network_computes_and_changes_nothing(load):
-    from hamsym.zoo import oscillator_bank
+    from hamsym.declare.zoo import oscillator_bank
     mod = load(_system(name="fw_mlp"))
     integ = mod.Integrator(seed=3)
     before = {k: v.copy() for k, v in {**integ.weights, **integ.costates}.items()}
@@ -178,7 +178,7 @@ def test_forward_reads_what_the_network_computes_and_changes_nothing(load):
 
 
 def test_float32_state_network_in_the_local_scheme(load):
-    from hamsym.zoo import delay_network
+    from hamsym.declare.zoo import delay_network
     system = hs.derive(delay_network([3, 6, 2], name="f32_delay"), beta=0.1, theta=0.2)
     mod = load(system, name="f32_delay", scheme="local")
     a, b = mod.Integrator(seed=0), mod.Integrator(seed=0, dtype="float32")

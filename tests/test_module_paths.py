@@ -15,8 +15,8 @@ import pytest
 
 import hamsym as hs
 import hamsym.codegen.render as R
-from hamsym.network import _RESERVED
-from hamsym.zoo import delay_network, mlp
+from hamsym.declare.network import _RESERVED
+from hamsym.declare.zoo import delay_network, mlp
 
 
 def _system(name="paths", **hyper):
@@ -161,7 +161,7 @@ def test_race_between_two_sweep_jobs_on_the_default_path(tmp_path):
     job = textwrap.dedent("""
         import sys, time
         import hamsym as hs
-        from hamsym.zoo import mlp
+        from hamsym.declare.zoo import mlp
         gamma, start = float(sys.argv[1]), float(sys.argv[2])
         system = hs.derive(mlp([4, 8, 2], name="sweep"), gamma=gamma)
         while time.time() < start:

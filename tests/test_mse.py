@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 
 def test_mse_value_and_gradient_match_torch(load):

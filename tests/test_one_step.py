@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import hamsym as hs
-from hamsym.zoo import delay_network, oscillator_bank, recurrent
+from hamsym.declare.zoo import delay_network, oscillator_bank, recurrent
 
 torch.set_default_dtype(torch.float64)
 H = dict(gamma=0.7, beta=0.3, theta=0.2, theta_neurons=0.1, flip=-1.0, delta=0.1)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import oscillator_bank
+from hamsym.declare.zoo import oscillator_bank
 
 DELTA, N, TRAIN = 0.1, 8, 60_000
 

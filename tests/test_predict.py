@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hamsym as hs
-from hamsym.zoo import delay_network, oscillator_bank, recurrent
+from hamsym.declare.zoo import delay_network, oscillator_bank, recurrent
 
 T, DELTA = 40, 0.1
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import delay_network, mlp, oscillator_bank, recurrent
+from hamsym.declare.zoo import delay_network, mlp, oscillator_bank, recurrent
 
 DELTA = 0.1
 

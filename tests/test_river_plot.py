@@ -5,13 +5,13 @@ import pytest
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 
 def test_progressive_validation_matches_a_hand_loop(load):
     river = pytest.importorskip("river")
     from river import evaluate, metrics
-    from hamsym.river import Regressor
+    from hamsym.workbench.river import Regressor
 
     mod = load(hs.derive(mlp([6, 8, 1], name="trump_mlp"), beta=1.0, theta=0.1, delta=0.1))
     U, Y = streams.dataset("trump_approval")
@@ -35,7 +35,7 @@ def test_progressive_validation_matches_a_hand_loop(load):
 def test_classifier_on_phishing(load):
     pytest.importorskip("river")
     from river import evaluate, metrics
-    from hamsym.river import Classifier
+    from hamsym.workbench.river import Classifier
 
     mod = load(hs.derive(mlp([9, 8, 2], loss="cross_entropy", name="phish"), beta=1.0, theta=0.1,
                          delta=0.3))

@@ -7,9 +7,9 @@ import sympy
 import torch
 
 import hamsym as hs
-from hamsym.activations import BUILTIN, t
+from hamsym.declare.activations import BUILTIN, t
 from hamsym.codegen.scalar import scalar_code
-from hamsym.safe_form import PROBES, _broken_at
+from hamsym.declare.safe_form import PROBES, _broken_at
 
 torch.set_default_dtype(torch.float64)
 

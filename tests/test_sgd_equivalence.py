@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 from torch_reference import mlp_loss, tensors
 
 DELTA, BETA, GAMMA = 0.1, 0.2, 0.5          # lr = 1e-3: bounded even at momentum 1

@@ -13,7 +13,7 @@ import sympy
 
 import hamsym as hs
 from hamsym import zoo
-from hamsym.spec import SpecError, load_spec, loads_spec, parse_activation
+from hamsym.workbench.spec import SpecError, load_spec, loads_spec, parse_activation
 
 SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 
@@ -104,8 +104,8 @@ x = "(softsign(W @ u) - x) / delta"
 """)
     t = sympy.Symbol("t", real=True)
     assert spec.network.defaults == {"lam": 0.01}
-    from hamsym.expr import Apply
-    from hamsym.rewrite import walk
+    from hamsym.declare.expr import Apply
+    from hamsym.declare.rewrite import walk
     act, = {n.activation for n in walk(spec.network.dynamics_of["x"]) if isinstance(n, Apply)}
     assert act.name == "softsign" and act.expr == t / (1 + sympy.Abs(t))
     system = spec.derive()
@@ -235,7 +235,7 @@ def test_missing_loss_and_bad_toml():
 
 
 def test_init_table_starts_the_integrator(load):
-    from hamsym.spec import integrator
+    from hamsym.workbench.spec import integrator
     spec = load_spec(SPECS / "oscillators.toml")
     mod = load(spec.derive(), name="spec_oscillators", **spec.module)
     bank = integrator(spec, mod)
@@ -244,7 +244,7 @@ def test_init_table_starts_the_integrator(load):
 
 
 def test_init_table_errors_name_the_key(load):
-    from hamsym.spec import integrator
+    from hamsym.workbench.spec import integrator
     text = (SPECS / "oscillators.toml").read_text()
     mod = load(load_spec(SPECS / "oscillators.toml").derive(), name="spec_oscillators",
                scheme="local")

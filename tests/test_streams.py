@@ -8,7 +8,7 @@ import pytest
 
 import hamsym as hs
 from hamsym import streams
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 DELTA = 0.1
 
@@ -134,7 +134,7 @@ def test_real_stream_is_learned(load):
 
 
 def test_signal_chunks_drive_a_target_only_network(load):
-    from hamsym.zoo import oscillator_bank
+    from hamsym.declare.zoo import oscillator_bank
     mod = load(hs.derive(oscillator_bank(3, name="stream_bank"), beta=0.01, theta=0.2, delta=DELTA),
                scheme="local")
     signal = streams.sines(0.05)

@@ -15,7 +15,7 @@ import torch
 
 import hamsym as hs
 from hamsym.codegen.schedule import components
-from hamsym.zoo import delay_network, oscillator_bank
+from hamsym.declare.zoo import delay_network, oscillator_bank
 
 torch.set_default_dtype(torch.float64)
 

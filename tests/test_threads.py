@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
-from hamsym.zoo import mlp
+from hamsym.declare.zoo import mlp
 
 SIZES = [5, 12, 9, 3]
 STEPS = 15

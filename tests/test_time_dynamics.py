@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import hamsym as hs
-from hamsym.zoo import delay_network, recurrent
+from hamsym.declare.zoo import delay_network, recurrent
 from torch_reference import ACT
 
 torch.set_default_dtype(torch.float64)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from ..expr import Var
-from ..network import HYPERPARAMETERS
-from ..rewrite import substitute, walk
+from ..declare.expr import Var
+from ..declare.network import HYPERPARAMETERS
+from ..declare.rewrite import substitute, walk
 from .lower import Lowering, count_uses
 from .step import Kernel, _UnitLowering, new
 

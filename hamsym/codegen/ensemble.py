@@ -11,7 +11,7 @@ so the kernel follows step when step's arguments change.
 
 from __future__ import annotations
 
-from ..network import HYPERPARAMETERS
+from ..declare.network import HYPERPARAMETERS
 
 
 def ensemble_context(system, step_args):

@@ -8,10 +8,10 @@ the network computes.
 
 from __future__ import annotations
 
-from ..expr import Var
-from ..rewrite import expand, walk
+from ..declare.expr import Var
+from ..declare.rewrite import expand, walk
 from .lower import Lowering, count_uses
-from ..network import HYPERPARAMETERS
+from ..declare.network import HYPERPARAMETERS
 from .step import Kernel
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .. import expr as E
-from .. import reductions as R
-from ..rewrite import walk
-from ..activations import F, t
+from ..declare import expr as E
+from ..declare import reductions as R
+from ..declare.rewrite import walk
+from ..declare.activations import F, t
 from .scalar import scalar_code
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
-from ..expr import Add, add, scale
+from ..declare.expr import Add, add, scale
 from .schedule import Schedule, components
-from ..network import HYPERPARAMETERS
+from ..declare.network import HYPERPARAMETERS
 from .distributed import plan as distributed_plan
 from .ensemble import ensemble_context
 from .advance import lower_advance

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..expr import DeclarationError
+from ..errors import DeclarationError
 
 
 class _Printer(PythonCodePrinter):

@@ -23,7 +23,7 @@ import heapq
 import warnings
 from dataclasses import dataclass
 
-from ..expr import DeclarationError
+from ..errors import DeclarationError
 
 SCHEMES = ("nonlocal", "local", "partial")
 

@@ -31,10 +31,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .. import expr as E
-from ..expr import Var
-from ..network import HYPER, HYPERPARAMETERS
-from ..rewrite import expand, substitute, walk
+from ..declare import expr as E
+from ..declare.expr import Var
+from ..declare.network import HYPER, HYPERPARAMETERS
+from ..declare.rewrite import expand, substitute, walk
 from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children, storage_shape
 from .schedule import components
 from .units import partition

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import expr as E
-from ..chain import gradients
-from ..expr import DeclarationError, Var
-from ..network import HYPER
+from ..declare import expr as E
+from ..derive.chain import gradients
+from ..declare.expr import DeclarationError, Var
+from ..declare.network import HYPER
 
 
 @dataclass

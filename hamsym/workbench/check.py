@@ -185,13 +185,13 @@ class _Reference:
 
 
 def _hyper_vars():
-    from .network import HYPER
+    from ..declare.network import HYPER
     return HYPER
 
 
 def _functions_with(spec):
     import sympy
-    from .activations import activation, t
+    from ..declare.activations import activation, t
     from .spec import parse_activation
     functions = _functions()
     for name, text in spec.doc.get("activations", {}).items():

@@ -19,7 +19,7 @@ import types
 import numpy as np
 import sympy
 
-from .expr import DeclarationError
+from ..errors import DeclarationError
 
 PROBES = (-1000.0, -710.0, -100.0, -30.0, -5.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 5.0, 30.0, 100.0,
           710.0, 1000.0)

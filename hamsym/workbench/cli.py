@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .expr import DeclarationError
+from ..declare.expr import DeclarationError
 
 
 def _spec(path):

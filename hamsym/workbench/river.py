@@ -1,7 +1,7 @@
 """river interop (the `river` extra): a generated learner as a river estimator.
 
     from river import evaluate, metrics
-    model = hamsym.river.Regressor(learner, features=["x0", "x1"], output="o")
+    model = hamsym.workbench.river.Regressor(learner, features=["x0", "x1"], output="o")
     evaluate.progressive_val_score(dataset, model, metrics.MAE())
 
 river hands one sample at a time as a dict, so each `learn_one` converts a dict to

@@ -110,7 +110,7 @@ def activation(fn, name=None):
     if d.has(*_NOT_A_DERIVATIVE) or d.has(sympy.zoo, sympy.nan) or undefined:
         raise DeclarationError(f"activation {name} = {expr} is not differentiable: "
                                f"SymPy gives d/dt = {d}")
-    from .codegen.scalar import scalar_code
+    from ..codegen.scalar import scalar_code
     from .safe_form import safe_form
 
     def code(e):                                # fails now, not at generation time

@@ -18,13 +18,7 @@ import numbers
 
 import sympy
 
-
-class DeclarationError(ValueError):
-    """A network declaration that cannot be derived; the message names the culprit."""
-
-
-class ShapeError(DeclarationError):
-    """Operands whose shapes do not fit the operation."""
+from ..errors import DeclarationError, ShapeError  # noqa: F401 (re-exported)
 
 
 def shape_str(shape):
@@ -131,10 +125,6 @@ class Expr:
     def _wrap(self, child, prec=None):
         s = child._str()
         return f"({s})" if child.prec < (self.prec if prec is None else prec) else s
-
-    def _repr_latex_(self):
-        from .sympy_form import latex
-        return "$\\displaystyle " + latex(self) + "$"
 
 
 # -- leaves --------------------------------------------------------------------------

@@ -9,8 +9,8 @@ and the code generator can materialize each message once.
 
 from __future__ import annotations
 
-from .expr import Var, add
-from .rewrite import walk
+from ..declare.expr import Var, add
+from ..declare.rewrite import walk
 
 
 def _graph(roots, instants):

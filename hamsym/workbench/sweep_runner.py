@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
-from .codegen.render import write_atomic
+from ..codegen.render import write_atomic
 from .runner import _length, _limit
 from .spec import initial, load_spec
 from .sweeps import grid_ensemble, tabulate

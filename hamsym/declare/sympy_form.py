@@ -26,6 +26,8 @@ from sympy.printing.precedence import PRECEDENCE, precedence_traditional
 
 from . import expr as E
 from . import reductions as R
+from .activations import t as _T
+from .rewrite import walk
 
 
 # -- how an operand reads inside a product ---------------------------------------------------
@@ -189,7 +191,7 @@ def to_sympy(e):
         return HadamardProduct(*args)
     if isinstance(e, E.Apply):
         act = e.activation
-        return Elementwise(sympy.Lambda(_t(), act.expr), act.latex, args[0])
+        return Elementwise(sympy.Lambda(_T, act.expr), act.latex, args[0])
     if isinstance(e, R.SumSquares):
         return SquaredNorm(*args)
     if isinstance(e, E.Inner):
@@ -201,11 +203,6 @@ def to_sympy(e):
     if isinstance(e, R.CrossEntropy):
         return CrossEntropyOf(*args)
     raise TypeError(f"no SymPy form for {type(e).__name__}")
-
-
-def _t():
-    from .activations import t
-    return t
 
 
 # -- LaTeX ------------------------------------------------------------------------------------
@@ -282,8 +279,16 @@ def latex(e, names=None):
     """LaTeX of a hamsym expression (or of its SymPy form); names: SymPy symbol -> LaTeX,
     by default read off the hamsym variables of e."""
     if names is None:
-        from .rewrite import walk
         names = symbol_names(n for n in walk(e) if isinstance(n, E.Var)) \
             if isinstance(e, E.Expr) else {}
     form = to_sympy(e) if isinstance(e, E.Expr) else e
     return _Printer({"symbol_names": names}).doprint(form)
+
+
+def _repr_latex_(e):
+    return "$\\displaystyle " + latex(e) + "$"
+
+
+# Notebooks show expressions as LaTeX. The method is attached here, where the printer
+# lives, so that the expression graph itself never imports SymPy's printing.
+E.Expr._repr_latex_ = _repr_latex_

@@ -79,9 +79,9 @@ def _module(model, options):
             raise TypeError(f"options {sorted(options)} apply when the module is generated; "
                             "this one is generated already")
         return model
-    from . import derive, load
-    from .network import Network
-    from .system import System
+    from .. import derive, load
+    from ..declare.network import Network
+    from ..derive.system import System
     if isinstance(model, Network):
         model = derive(model)
     if not isinstance(model, System):

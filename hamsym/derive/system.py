@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from .expr import Var
-from .rewrite import expand
-from .sympy_form import latex, latex_name, symbol_names, to_sympy  # noqa: F401 (latex_name: public)
+from ..declare.expr import Var
+from ..declare.rewrite import expand
+from ..declare.sympy_form import latex, latex_name, symbol_names, to_sympy  # noqa: F401 (latex_name: public)
 
 
 TIME = sympy.Symbol("t", real=True)

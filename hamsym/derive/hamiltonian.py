@@ -20,9 +20,9 @@ import warnings
 import sympy
 
 from .chain import gradients
-from .expr import Const, DeclarationError, Var, Zero, add, inner, neg, reciprocal, scale
-from .network import HYPER
-from .reductions import sum_squares
+from ..declare.expr import Const, DeclarationError, Var, Zero, add, inner, neg, reciprocal, scale
+from ..declare.network import HYPER
+from ..declare.reductions import sum_squares
 from .system import Equation, System
 
 DEFAULTS = dict(gamma=1.0, beta=1.0, theta=0.1, theta_neurons=None, flip=-1.0, delta=0.1)

@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from . import activations as _act
-from . import reductions as _red
-from .expr import DeclarationError
-from .network import HYPER, Network
+from ..declare import activations as _act
+from ..declare import reductions as _red
+from ..declare.expr import DeclarationError
+from ..declare.network import HYPER, Network
 
 #: limits on expression strings (far above any real network; they bound the work)
 MAX_LENGTH = 4000
@@ -80,15 +80,15 @@ class Spec:
         return iter((self.network, self.hyper, self.module, self.init))
 
     def derive(self, **override):
-        from .hamiltonian import derive
+        from ..derive.hamiltonian import derive
         return derive(self.network, **{**self.hyper, **override})
 
     def generate(self, path, **override):
-        from .codegen.render import generate
+        from ..codegen.render import generate
         return generate(self.derive(), path, **{**self.module, **override})
 
     def load(self, path, **override):
-        from .codegen.render import load
+        from ..codegen.render import load
         return load(self.derive(), path, **{**self.module, **override})
 
 
@@ -108,7 +108,7 @@ def _functions():
 class _Builder:
     """Rebuild a parsed expression from whitelisted nodes only. `names` and `functions` give
     the meaning of names and calls, so the same rules build hamsym expressions, SymPy
-    activations (a subclass) and the PyTorch reference of `hamsym.check`."""
+    activations (a subclass) and the PyTorch reference of `hamsym.workbench.check`."""
 
     def __init__(self, where, text, names, functions):
         self.where, self.text, self.names, self.functions = where, text, names, functions
@@ -410,7 +410,7 @@ class _Reader:
         return Spec(net, self.hyper(net), self.module(), self.init(), self.doc, self.source)
 
     def hyper(self, net):
-        from .hamiltonian import DEFAULTS, _hyper_values
+        from ..derive.hamiltonian import DEFAULTS, _hyper_values
         hyper = dict(self.table("hyper"))
         for key in hyper:
             if key not in DEFAULTS:

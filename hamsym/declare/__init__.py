@@ -1,0 +1,1 @@
+"""Declaring a network: expressions, activations, reductions, the network, and their SymPy form."""

@@ -1,0 +1,1 @@
+"""Deriving Hamilton's equations: the chain rule, the Hamiltonian, the system."""

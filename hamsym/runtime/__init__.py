@@ -1,0 +1,1 @@
+"""The runtime of generated modules: ordinary Python, copied beside each generated module."""

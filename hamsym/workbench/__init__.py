@@ -1,0 +1,1 @@
+"""The workbench: spec files, the command line, streams, sweeps, plots, river, check."""
