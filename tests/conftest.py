@@ -27,8 +27,15 @@ def load(gen_dir):
     return _load
 
 
+def runtime_of(mod, part):
+    """A part of the runtime a generated module runs on (e.g. "interrupt"), for tests
+    that stand something in for it."""
+    import importlib
+    return importlib.import_module(f"{mod.RUNTIME}.{part}")
+
+
 class _PressedAfterOneSlice:
-    """Stands in for a module's _CtrlC: Ctrl-C 'pressed' at the second look, that is
+    """Stands in for the runtime's CtrlC: Ctrl-C 'pressed' at the second look, that is
     after the first compiled slice, without sending a signal."""
     def __init__(self):
         self.looks = 0

@@ -27,6 +27,7 @@ def work(tmp_path):
     return tmp_path
 
 
+@pytest.mark.fast
 def test_derive_prints_the_equations(work):
     out = hamsym("derive", "mlp.toml", cwd=work).stdout
     assert "p_W1' = flip*(theta/delta*p_W1 - (dH_dh1 * tanh'(W1 @ u + b1)) @ u.T)" in out
@@ -42,6 +43,7 @@ def test_generate_writes_an_importable_module(work):
     assert out.stdout.strip() == "nonlocal ['W1', 'b1', 'W2', 'b2']", out.stderr
 
 
+@pytest.mark.fast
 def test_errors_name_the_key_and_exit_2(work):
     (work / "bad.toml").write_text((work / "mlp.toml").read_text().replace(
         'o = "W2 @ h1 + b2"', 'o = "W2 @ h1 + open(b2)"'))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import runtime_of
 from hamsym.declare.zoo import delay_network
 
 HERE = Path(__file__).resolve().parent
@@ -157,8 +158,13 @@ def test_nonlocal_is_refused(tmp_path):
         mod.DistributedIntegrator()
 
 
+def _placement(mod, ranks, size):
+    return runtime_of(mod, "distributed").placement(mod._built.tables, ranks, size)
+
+
 def test_placement(local_module):
-    place = local_module._placement
+    def place(ranks, size):
+        return _placement(local_module, ranks, size)
     assert place(None, 2) == {"x1": 0, "x2": 0, "x3": 1, "x4": 1}
     assert place(None, 4) == {"x1": 0, "x2": 1, "x3": 2, "x4": 3}
     assert place({"x1": 0, "x2": 1, "x3": 1, "x4": 1}, 2)["x1"] == 0
@@ -176,6 +182,6 @@ def test_placement(local_module):
 
 def test_partial_groups_stay_on_one_rank(tmp_path):
     _, mod = _module(tmp_path, "partial", "float64")
-    assert mod._placement(None, 2) == {"x1": 0, "x2": 0, "x3": 1, "x4": 1}
+    assert _placement(mod, None, 2) == {"x1": 0, "x2": 0, "x3": 1, "x4": 1}
     with pytest.raises(ValueError, match=r"states \['x1', 'x2'\] form one unit"):
-        mod._placement({"x1": 0, "x2": 1, "x3": 1, "x4": 1}, 2)
+        _placement(mod, {"x1": 0, "x2": 1, "x3": 1, "x4": 1}, 2)

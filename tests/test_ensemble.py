@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import runtime_of
 from hamsym.declare.zoo import mlp, recurrent
 
 KW = dict(theta=0.1, beta=0.5, delta=0.1)
@@ -152,7 +153,7 @@ def test_run_stream_is_run_in_fixed_chunks(modules, monkeypatch):
         def __exit__(self, *exc):
             return False
     ctrl_c = CtrlC()
-    monkeypatch.setattr(mod, "_CtrlC", lambda: ctrl_c)
+    monkeypatch.setattr(runtime_of(mod, "interrupt"), "CtrlC", lambda: ctrl_c)
     stopped = mod.Ensemble(seeds=SEEDS, **hyper)
     with pytest.raises(mod.Interrupted) as err:
         stopped.run_stream(zip(U, Y), chunk=10, on_chunk=lambda _: setattr(ctrl_c, "pressed", True))
@@ -302,7 +303,7 @@ def test_ctrl_c_stops_every_learner_at_one_step_boundary(modules, monkeypatch,
     mod = modules["mlp"]
     U, Y = _streams(mod, (200,), 6)
 
-    monkeypatch.setattr(mod, "_CtrlC", ctrl_c_after_one_slice)
+    monkeypatch.setattr(runtime_of(mod, "interrupt"), "CtrlC", ctrl_c_after_one_slice)
     ensemble = mod.Ensemble(seeds=SEEDS)
     with pytest.raises(mod.Interrupted) as err:
         ensemble.run(U, Y)

@@ -15,6 +15,8 @@ import sympy
 
 import hamsym as hs
 
+pytestmark = pytest.mark.fast
+
 
 def names_all(err, *names):
     """The message of err mentions every one of names."""

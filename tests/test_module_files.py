@@ -10,6 +10,7 @@ import pytest
 
 import hamsym as hs
 from hamsym.codegen import render as R
+from hamsym.runtime import files as F
 from hamsym.declare.zoo import mlp
 
 
@@ -90,11 +91,11 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(R.os, "replace", boom)
+    monkeypatch.setattr(F.os, "replace", boom)
     with pytest.raises(OSError):
         hs.generate(_system(theta=0.9), path)
     assert path.read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.py", hs.runtime.NAME])
 
 
 def test_local_with_weight_reset_warns_and_freezes(load):

@@ -97,7 +97,7 @@ def test_generated_file_mode_follows_the_umask(tmp_path):
 
 _KILLED = """
 import os, time
-import hamsym.codegen.render as R
+import hamsym.runtime.files as R
 if {no_unnamed}:
     R._publish_unnamed = lambda *a: False
 def stall(fd, data):

@@ -127,7 +127,8 @@ def assert_step_matches(hl, x_new, p_new, w_new, pw_new):
 
 
 @pytest.mark.parametrize("scheme", ["local", "nonlocal"])
-@pytest.mark.parametrize("key", NETS)
+@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.fast) if k == "delay3" else k
+                                 for k in NETS])
 def test_one_step_matches_autograd(key, scheme, load):
     net, f, loss, comps = NETS[key]()
     system = hs.derive(net, **H)

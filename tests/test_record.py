@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import runtime_of
 from hamsym.declare.zoo import delay_network, mlp, oscillator_bank, recurrent
 
 DELTA = 0.1
@@ -150,7 +151,7 @@ def test_divergence_and_interruption_keep_the_rows_recorded(modules, monkeypatch
     whole = mod.Integrator().run(*data, record=keys, every=3)[1]
     learner, rec = mod.Integrator(), mod.Recorder(keys, every=3)
     learner._slice = 50
-    monkeypatch.setattr(mod, "_CtrlC", ctrl_c_after_one_slice)
+    monkeypatch.setattr(runtime_of(mod, "interrupt"), "CtrlC", ctrl_c_after_one_slice)
     with pytest.raises(mod.Interrupted) as stop:
         learner.run(*data, record=rec)
     assert stop.value.steps == 50 and rec.rows == 50 // 3

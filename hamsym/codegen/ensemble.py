@@ -11,13 +11,23 @@ so the kernel follows step when step's arguments change.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..declare.network import HYPERPARAMETERS
 
 
-def ensemble_context(system, step_args):
-    """Template context: the ensemble kernel's arguments and its call of step, and the
-    role of each argument (ENSEMBLE_ARGS: (kind, key) with kind one of weights,
-    costates, states, data, hyper, work) so the Python side can pass them in order."""
+@dataclass(frozen=True)
+class EnsembleLoop:
+    args: list           # parameter names of _ensemble_span before its own
+    call: list           # step()'s arguments for learner __i at row __k
+    rows: list           # (row variable, stream): each stream's row for learner __i
+    roles: tuple         # ENSEMBLE_ROLES: (kind, key) of each of step()'s arguments
+
+
+def ensemble_loop(system, step_args):
+    """The ensemble kernel's arguments and its call of step, and the role of each
+    argument ((kind, key) with kind one of weights, costates, states, data, hyper,
+    work) so the Python side can pass them in order."""
     net, p = system.net, system.costates
     roles = {}
     for w in net.of_kind("weight"):
@@ -35,6 +45,6 @@ def ensemble_context(system, step_args):
     streams = {d: f"__s{j}" for j, d in enumerate(d for d in step_args if d in data)}
     args = [f"{a}_stream" if a in streams else a for a in step_args]
     call = [f"{a}_stream[{streams[a]}, __k]" if a in streams else f"{a}[__i]" for a in step_args]
-    return dict(ensemble_args=", ".join(args), ensemble_call=", ".join(call),
-                ensemble_rows=[(row, f"{d}_stream") for d, row in streams.items()],
-                ensemble_roles=repr(tuple(roles[a] for a in step_args)))
+    return EnsembleLoop(args=args, call=call,
+                        rows=[(row, f"{d}_stream") for d, row in streams.items()],
+                        roles=tuple(roles[a] for a in step_args))

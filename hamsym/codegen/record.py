@@ -14,9 +14,18 @@ choice of keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def record_context(net, forward, outputs, forward_buffers, run_args, run_call, shape_of):
-    """Template context for `_span_record`: its arguments, body and the RECORD table.
+
+@dataclass(frozen=True)
+class RecordLoop:
+    args: list           # parameter names of _span_record
+    lines: list          # its body
+    table: dict          # RECORD: key -> shape of one row
+
+
+def record_loop(net, forward, outputs, forward_buffers, run_args, run_call, shape_of):
+    """`_span_record`: its arguments, body and the RECORD table.
 
     forward: the forward Kernel; outputs: {name: forward buffer}; run_args/run_call:
     the argument and call lists of `_span`; shape_of: variable -> storage shape."""
@@ -84,5 +93,4 @@ def record_context(net, forward, outputs, forward_buffers, run_args, run_call, s
               "    if _guard and not math.isfinite(_l):",
               "        return _k + 1",
               "return _stop"]
-    record = "{" + ", ".join(f"{key!r}: {shape!r}" for key, _, shape in slots) + "}"
-    return dict(record_args=", ".join(args), record_lines=lines, record_table=record)
+    return RecordLoop(args=args, lines=lines, table={key: shape for key, _, shape in slots})

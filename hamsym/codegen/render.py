@@ -10,35 +10,36 @@ one by content alone. Files are written to a temporary file and renamed.
 from __future__ import annotations
 
 import functools
-import glob
 import hashlib
 import importlib.metadata
 import importlib.resources
 import importlib.util
 import keyword
-import os
 import re
-import secrets
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from .. import __version__
+from .. import runtime
 from ..declare.expr import Add, add, scale
-from .schedule import Schedule, components
-from ..declare.network import HYPERPARAMETERS
-from .distributed import plan as distributed_plan
-from .ensemble import ensemble_context
+from ..runtime.files import write_atomic  # noqa: F401 (the workbench writes through it too)
 from .advance import lower_advance
+from .distributed import plan as distributed_plan
 from .forward import lower_forward
-from .lower import PARALLEL_WORK, storage_shape
-from .record import record_context
+from .layout import layout
+from .lower import PARALLEL_WORK
+from .schedule import Schedule, components
+from .step import Kernel
 from .step import lower_step
 from .vector_math import source as vector_math_source
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
+# the lines a module's STRUCTURE leaves out: its own hashes and the default values
+_NOT_STRUCTURE = re.compile(r'^(SPEC_HASH|STRUCTURE|HYPER|PARAMS) = .*$', re.M)
 
 
 def current_versions():
@@ -55,12 +56,10 @@ def _template():
 def _environment():
     loader = jinja2.FunctionLoader(
         lambda name: importlib.resources.files("hamsym.templates").joinpath(name).read_text())
-    return jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-
-
-def _ordered_dict_repr(d):
-    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "}"
+    env = jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["py"] = repr            # tables are printed as Python literals
+    return env
 
 
 def threads_threshold(threads):
@@ -75,40 +74,67 @@ def threads_threshold(threads):
     raise ValueError(f"threads must be 'auto', True or False, not {threads!r}")
 
 
+@dataclass(frozen=True)
+class Doc:
+    """The module's docstring: what it computes, in words and equations."""
+    name: str
+    versions: dict
+    scheme: str
+    dtype: str
+    equations: list
+    schedule: list
+    state_maps: list
+    units: list
+    layout: list         # (group, names) of step()'s parameters
+    kernels: dict        # kernel name -> what it does
+
+
+@dataclass(frozen=True)
+class Kernels:
+    units: list          # Kernel: every unit's emit_ and update_ kernel, emits first
+    driver: list         # body of step()
+    forward: Kernel
+    advance: Kernel
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str            # the folder (and package) beside the module
+    digest: str
+
+
 def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
            reset_weight_costate=False, dtype="float64", threads="auto", versions=None):
     """The source of the integrator module for `system` (a str)."""
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
-    net = system.net
     split = threads_threshold(threads)
     code = lower_step(system, schedule, split)
     forward, outputs, forward_buffers = lower_forward(system, split)
     advance, advance_buffers = lower_advance(system, schedule, code.units, forward_buffers)
+    plan = distributed_plan(code, system, schedule.scheme)
+    tables, loops = layout(system, code, forward, outputs, forward_buffers, advance,
+                           advance_buffers, plan)
+    source = _template().render(
+        doc=_doc(system, schedule, code, tables, loops, dtype,
+                 versions or current_versions()),
+        schedule=schedule, tables=tables, loops=loops, distributed=plan,
+        kernels=Kernels(code.kernels, code.driver, forward, advance),
+        runtime=Runtime(runtime.NAME, runtime.DIGEST), vector_math=vector_math_source(),
+        structure="")
+    structure = hashlib.sha256(_NOT_STRUCTURE.sub("", source).encode()).hexdigest()
+    return _stamp(source.replace('STRUCTURE = ""', f'STRUCTURE = "{structure}"', 1))
+
+
+def _doc(system, schedule, code, tables, loops, dtype, versions):
+    net = system.net
     weights, states = net.of_kind("weight"), net.of_kind("state")
-    data = net.of_kind("input") + net.of_kind("target")
-    params = net.of_kind("param")
-    p = system.costates
-    arrays = [w.name for w in weights] + [p[w].name for w in weights] + \
-        [x.name for x in states] + [p[x].name for x in states]
-    scalars = list(HYPERPARAMETERS) + [q.name for q in params]
-    work = list(code.buffers)
-    step_args = arrays + [d.name for d in data] + scalars + work
-    run_args = arrays + [f"{d.name}_stream" for d in data] + scalars + work + ["losses"]
-    run_call = arrays + [f"{d.name}_stream[_k]" for d in data] + scalars + work
-    kernel_doc = {}
+    kernels = {}
     for u in code.units:
         owns = ", ".join(v.name for v in u.states + u.weights) or "nothing"
-        kernel_doc[f"emit_{u.name}"] = f"Messages of unit {u.name} (owns {owns}) to other units"
-        kernel_doc[f"update_{u.name}"] = f"Update of unit {u.name}: {owns}"
-    layout = [("weights", ", ".join(a for a in arrays[:len(weights)]) or "-"),
-              ("weight costates", ", ".join(arrays[len(weights):2 * len(weights)]) or "-"),
-              ("states, state costates", ", ".join(arrays[2 * len(weights):]) or "-"),
-              ("inputs, targets", ", ".join(d.name for d in data) or "-"),
-              ("hyperparameters, params", ", ".join(scalars)),
-              ("work buffers", ", ".join(work) or "-")]
-    hyper = {k: system.hyper[k] for k in HYPERPARAMETERS}
+        kernels[f"emit_{u.name}"] = f"Messages of unit {u.name} (owns {owns}) to other units"
+        kernels[f"update_{u.name}"] = f"Update of unit {u.name}: {owns}"
     state_maps = []
     for x in states:
         update = add(x, scale(net.delta, net.dynamics_of[x.name]))
@@ -118,94 +144,21 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                               f"the map exactly: {x.name}+ = {update}")
         else:
             state_maps.append(f"{x.name}: Euler, {x.name}+ = {update}")
-    versions = versions or current_versions()
-    predict = _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers,
-                               scalars)
-    context = dict(
-        name=net.name, versions=versions, vector_math=vector_math_source(), versions_repr=_ordered_dict_repr(versions),
-        schedule=schedule, dtype=dtype, schedule_lines=schedule.describe(
-            [] if schedule.scheme == "local" else [(u.name, components(net, u.states)) for u in code.units]), equations=[line.strip() for line in str(system).splitlines()[1:]],
-        has_states=bool(states), layout=layout, spec_hash="",
-        inputs=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("input")}),
-        targets=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in net.of_kind("target")}),
-        weights=_ordered_dict_repr({v.name: storage_shape(v.shape) for v in weights}),
-        params=_ordered_dict_repr({q.name: net.defaults[q.name] for q in params}),
-        hyper=_ordered_dict_repr(hyper),
-        work=_ordered_dict_repr(code.buffers),
-        step_args=", ".join(step_args), run_args=", ".join(run_args),
-        run_call=", ".join(run_call), kernels=code.kernels, driver=code.driver,
-        units=code.units, kernel_doc=kernel_doc, state_maps=state_maps,
-        arrays_tuple="".join(f"self._weights[{w.name!r}], " for w in weights) +
-                     "".join(f"self._costates[{w.name!r}], " for w in weights) +
-                     "".join(f"self._states[{x.name!r}], " for x in states) +
-                     "".join(f"self._costates[{x.name!r}], " for x in states),
-        forward=forward, forward_buffers=_ordered_dict_repr(forward_buffers),
-        outputs=_ordered_dict_repr(outputs), forward_arg_names=repr(tuple(forward.args)),
-        scalar_names=repr(tuple(scalars)),
-        input_names=", ".join(v.name for v in net.of_kind("input")),
-        input_params="".join(f", {v.name}" for v in net.of_kind("input")),
-        scalars_tuple="".join("float(theta_neurons), " if n == "theta_neurons" else
-                              f"float(h[{n!r}]), " for n in scalars),
-        data_names=", ".join(d.name for d in data),
-        states=_ordered_dict_repr({x.name: storage_shape(x.shape) for x in states}),
-    )
-    distributed = distributed_plan(code, system, schedule.scheme)
-    context.update(
-        distributed=distributed, distributed_reason=repr(distributed.reason),
-        distributed_units=[repr(u) for u in distributed.units],
-        distributed_channels=[repr((c.name, c.source, list(c.readers), c.state))
-                              for c in distributed.channels],
-        rank_loop_args=", ".join(arrays + [f"{d.name}_stream" for d in data] + scalars + work))
-    context.update(predict)
-    context.update(record_context(net, forward, outputs, forward_buffers, run_args, run_call,
-                                  lambda v: storage_shape(v.shape)))
-    context.update(_bound_context(net, system.costates, step_args, data, scalars,
-                                  code.buffers))
-    context.update(ensemble_context(system, step_args))
-    source = _template().render(context)
-    return _stamp(source)
-
-
-def _predict_context(net, forward, outputs, forward_buffers, advance, advance_buffers, scalars):
-    """What the template needs for _advance and _predict: predict's inputs are streams
-    _in_<input>, and it records every output and state into _rec_<name> at each row."""
-    inputs = [v.name for v in net.of_kind("input")]
-    states = [x.name for x in net.of_kind("state")]
-    recorded = [(name, buffer) for name, buffer in outputs.items()] + [(x, x) for x in states]
-    args = [w.name for w in net.of_kind("weight")] + states + [f"_in_{n}" for n in inputs] + \
-        scalars + list(forward_buffers) + list(advance_buffers) + \
-        [f"_rec_{name}" for name, _ in recorded] + ["_start", "_stop"]
-
-    def call(kernel):
-        return ", ".join(f"_in_{a}[_k]" if a in inputs else a for a in kernel.args)
-    return dict(advance=advance, advance_buffers=_ordered_dict_repr(advance_buffers),
-                predict_args=", ".join(args), forward_call=call(forward),
-                advance_call=call(advance), recorded=recorded)
-
-
-def _bound_context(net, costates, step_args, data, scalars, buffers):
-    """What the template needs for a learner's bound step (see _bound_step): each
-    argument of step(), in step_args order, as the kernel gets it: an array from the
-    learner's tables ("_weights", "_states", "_costates" or "work": table, key, storage
-    shape), a sample array, or a scalar (its index in the scalars)."""
-    tables = {}
-    for kind, table in (("weight", "_weights"), ("state", "_states")):
-        for v in net.of_kind(kind):
-            tables[v.name] = (table, v.name, storage_shape(v.shape))
-            tables[costates[v].name] = ("_costates", v.name, storage_shape(v.shape))
-    tables.update((name, ("work", name, shape)) for name, shape in buffers.items())
-    data = [(d.name, storage_shape(d.shape)) for d in data]
-    like = data[0][0] if data else "_like"    # an array of the learner's dtype
-    bound = [(arg, tables[arg]) for arg in step_args if arg in tables]
-    missing = set(step_args) - set(tables) - {d for d, _ in data} - set(scalars)
-    assert not missing, f"step() arguments of no known kind: {missing}"
-    return dict(
-        bound_table="(" + "".join(f"({t!r}, {k!r}, {s!r}), " for _, (t, k, s) in bound) + ")",
-        bound_args=", ".join(["_table"] + [n for n, _ in data] + ([] if data else ["_like"])),
-        bound_shapes=repr([s for _, s in data] or [(0,)]),     # _like: an empty vector
-        bound_views=[(arg, i, like, s) for i, (arg, (_, _, s)) in enumerate(bound)],
-        bound_scalars=list(enumerate(scalars)),
-        bound_data=data)
+    arrays, n = loops.step_args, len(weights)
+    return Doc(
+        name=net.name, versions=versions, scheme=schedule.scheme, dtype=dtype,
+        equations=[line.strip() for line in str(system).splitlines()[1:]],
+        schedule=schedule.describe([] if schedule.scheme == "local" else
+                                   [(u.name, components(net, u.states)) for u in code.units]),
+        state_maps=state_maps,
+        units=[f"{u.name}: states {', '.join(x.name for x in u.states) or '-'}; weights "
+               f"{', '.join(w.name for w in u.weights) or '-'}" for u in code.units],
+        layout=[("weights", arrays[:n]), ("weight costates", arrays[n:2 * n]),
+                ("states, state costates", arrays[2 * n:2 * n + 2 * len(states)]),
+                ("inputs, targets", list(tables.inputs) + list(tables.targets)),
+                ("hyperparameters, params", list(tables.scalars)),
+                ("work buffers", list(code.buffers))],
+        kernels=kernels)
 
 
 def _stamp(source):
@@ -223,71 +176,6 @@ def spec_hash(text):
     """The SPEC_HASH a module's text declares ('' if none)."""
     m = re.search(r'^SPEC_HASH = "([0-9a-f]*)"$', text, re.M)
     return m.group(1) if m else ""
-
-
-def write_atomic(path, text):
-    """Write text (str, as UTF-8, or bytes) to path so that readers see the old file or
-    the new one, never a part; the new file gets the mode any new file gets (umask). The content goes to
-    an unnamed file first (O_TMPFILE), so a process killed while writing leaves
-    nothing behind; where that is not available, a named temporary file, which a
-    later write removes once the process that made it is gone."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-    try:
-        if not _publish_unnamed(path.parent, data, tmp):
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            try:
-                _write_all(fd, data)
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_all(fd, data):
-    while data:
-        data = data[os.write(fd, data):]
-    os.fsync(fd)
-
-
-def _publish_unnamed(folder, data, tmp):
-    """Write data to an unnamed file in folder, then give it the name tmp. False where
-    the platform or file system has no unnamed files."""
-    try:
-        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o666)
-    except (AttributeError, OSError):
-        return False
-    try:
-        _write_all(fd, data)
-        # linkat(AT_SYMLINK_FOLLOW) through /proc names an unnamed file; a dir fd makes
-        # os.link call linkat rather than link (which would not follow the /proc link)
-        folder_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=folder_fd, follow_symlinks=True)
-        except OSError:
-            return False
-        finally:
-            os.close(folder_fd)
-    finally:
-        os.close(fd)
-    return True
-
-
-def _remove_orphans(path):
-    """Temporary files of path left by processes that no longer run."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            pid = int(tmp.name[len(path.name) + 2:].split(".")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except (ValueError, PermissionError, OSError):
-            pass                               # not ours, or a live process of another user
 
 
 OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype", "threads")
@@ -378,7 +266,43 @@ def _write(system, path, options):
             warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it",
                           stacklevel=4)
         write_atomic(path, source)
+    write_runtime(path.parent)
     return path, source
+
+
+def write_runtime(folder):
+    """The runtime beside the modules in folder: hamsym_runtime_<digest>/, a copy of
+    hamsym.runtime's files, byte for byte (files already right are left alone). Returns
+    the runtime's folder."""
+    target = Path(folder) / runtime.NAME
+    for source in sorted(Path(runtime.FOLDER).glob("*.py")):
+        data = source.read_bytes()
+        copy = target / source.name
+        if not copy.is_file() or copy.read_bytes() != data:
+            write_atomic(copy, data)
+    if runtime.digest(target) != runtime.DIGEST:
+        extra = sorted(set(p.name for p in target.glob("*.py")) -
+                       set(p.name for p in Path(runtime.FOLDER).glob("*.py")))
+        raise RuntimeError(f"{target} holds files that are not hamsym's runtime "
+                           f"({', '.join(extra) or 'changed while written'}): remove them")
+    return target
+
+
+def _import_runtime():
+    """The runtime under the name generated modules import it by, from hamsym's own
+    files (the same bytes as the copies beside the modules: the digest says so), so one
+    runtime serves every module loaded in this process."""
+    if runtime.NAME not in sys.modules:
+        init = Path(runtime.FOLDER) / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            runtime.NAME, init, submodule_search_locations=[runtime.FOLDER])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[runtime.NAME] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[runtime.NAME]
+            raise
 
 
 def load(system, path=None, **options):
@@ -399,6 +323,7 @@ def load(system, path=None, **options):
     if old is not None and getattr(old, "__file__", None) == str(path) and \
             getattr(old, "SPEC_HASH", None) == want:
         return old
+    _import_runtime()
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

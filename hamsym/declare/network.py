@@ -30,7 +30,9 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS",
     "CHANNELS", "DISTRIBUTABLE", "DistributedIntegrator", "RankFailure",
     "Interrupted", "DivergenceError", "HyperparameterWarning", "RECORD", "Recorder",
-    "Ensemble", "DivergenceWarning"}
+    "Ensemble", "DivergenceWarning", "STRUCTURE", "RUNTIME", "RUNTIME_DIGEST", "FORWARD_ARGS",
+    "ADVANCE", "SCALARS", "BOUND", "ENSEMBLE_ROLES", "DISTRIBUTED_REASON", "CheckpointError",
+    "rank_loop"}
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}
 # patterns of generated identifiers: kernels emit_<unit>, update_<unit>, streams <input>_stream;
 # '__' separates the parts of generated names (unit names join state names with it)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
+from ..runtime.progress import progress_bar
 from .spec import integrator, load_spec
 
 CHECKPOINT = "checkpoint.npz"
@@ -50,7 +51,7 @@ def run_spec(args):
     recorder = module.Recorder(args.record.split(","), args.every or 1) if args.record else None
     total = _length(args.stream, done, args.steps)
     try:
-        bar, owned = module._progress_bar(args.progress, total)
+        bar, owned = progress_bar(args.progress, total)
     except ImportError as err:
         print(f"hamsym run: {err}", file=sys.stderr)
         return 3

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
+from ..runtime.progress import progress_bar
 from ..codegen.render import write_atomic
 from .runner import _length, _limit
 from .spec import initial, load_spec
@@ -52,7 +53,7 @@ def sweep_spec(args):
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
     try:
-        bar, owned = module._progress_bar(args.progress, _length(args.stream, 0, args.steps))
+        bar, owned = progress_bar(args.progress, _length(args.stream, 0, args.steps))
     except ImportError as err:
         print(f"hamsym sweep: {err}", file=sys.stderr)
         return 3

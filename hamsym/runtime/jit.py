@@ -1,0 +1,15 @@
+"""How the kernels are compiled: the Numba options every generated kernel uses."""
+
+import numba
+
+# No fastmath: with reassociation or FMA contraction allowed, the bits a kernel computes
+# depend on where LLVM compiled it (inlined into step or run, fresh or from the cache),
+# so a resumed run would not repeat an uninterrupted one. IEEE order makes results
+# depend on the inputs only.
+JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+# The step and the loops that call it are compiled without Numba's reference counting
+# (NRT): they allocate nothing and read only arrays their caller holds, and NRT would add
+# an atomic increment and decrement per array argument of every call: half of a small
+# network's step. The bits are the same. (A private Numba option: used where it exists.)
+HOT = dict(JIT, _nrt=False) if hasattr(numba.core.cpu.CPUTargetOptions, "_nrt") else JIT

@@ -1,0 +1,36 @@
+"""What a generated module imports: its classes, built from its tables, and the Numba
+helpers its kernels call."""
+
+import types
+
+from . import DIGEST  # noqa: F401 (the generated module checks it)
+from . import ensemble, interrupt, learner, recorder
+from .checkpoint import CheckpointError
+from .checks import HyperparameterWarning
+from .jit import HOT, JIT  # noqa: F401 (the kernels' compile options)
+from .tables import Tables
+from .views import view  # noqa: F401 (the bound step's arrays)
+
+
+def build(namespace):
+    """The classes of the generated module whose globals are `namespace`: each a
+    subclass of the runtime's, holding the module's tables, and named as the module's."""
+    t = Tables(namespace)
+
+    def subclass(base, name=None, **attributes):
+        name = name or base.__name__
+        return type(name, (base,), {"__module__": t.module, "__qualname__": name,
+                                    "__doc__": base.__doc__, **attributes})
+
+    recorder_class = subclass(recorder.Recorder, _table=t.record, _default_dtype=t.dtype)
+    integrator = subclass(learner.Integrator, _t=t, _recorder_class=recorder_class)
+    from . import distributed
+    return types.SimpleNamespace(
+        tables=t, Integrator=integrator, Recorder=recorder_class,
+        Ensemble=subclass(ensemble.Ensemble, _t=t, _learner=integrator),
+        DistributedIntegrator=distributed.build(t, integrator, subclass),
+        DISTRIBUTABLE=t.distributed_reason is None,
+        Interrupted=interrupt.Interrupted, DivergenceError=interrupt.DivergenceError,
+        DivergenceWarning=ensemble.DivergenceWarning,
+        HyperparameterWarning=HyperparameterWarning, CheckpointError=CheckpointError,
+        RankFailure=distributed.RankFailure)
