@@ -4,7 +4,7 @@
     hamsym generate SPEC -o DIR           write the integrator module, print its path
     hamsym check SPEC                     one generated step against PyTorch autograd
     hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
-        [--record loss,h1 --every 100] [--progress]
+        [--record loss,h1 --every 100] [--progress] [--lags 8 --standardize]
     hamsym sweep SPEC --stream FILE --grid beta=0.1,1 --seeds 0-4 -o DIR
                                           every combination at once, one table
 """
@@ -112,6 +112,7 @@ def parser():
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    stream_options(r)
     r.set_defaults(func=cmd_run)
 
     w = sub.add_parser("sweep", help="a grid of hyperparameters and seeds on one stream file, "
@@ -132,8 +133,23 @@ def parser():
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    stream_options(w)
     w.set_defaults(func=cmd_sweep)
     return p
+
+
+def stream_options(p):
+    """Options that override the spec's [stream] table (docs/workbench.md)."""
+    g = p.add_argument_group("time series and standardisation (override the spec's [stream])")
+    g.add_argument("--lags", type=int, metavar="N", help="the inputs are the last N values of "
+                   "the input columns (a one-column series works directly)")
+    g.add_argument("--horizon", type=int, metavar="H", help="the target is H steps after the "
+                   "newest input (default 1 with --lags)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="standardise inputs and targets online (Welford): each value with the "
+                        "mean and deviation of the values before it")
+    g.add_argument("--warmup", type=int, metavar="N", help="freeze the standardisation's "
+                   "statistics after N rows")
 
 
 def main(argv=None):

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import streams
 from ..codegen.render import write_atomic
-from .runner import _length, _limit
+from .run_scaling import SIDECAR, RunScaling
+from .runner import _length, _limit, stream_layout
 from .spec import initial, load_spec
 from .sweeps import grid_ensemble, tabulate
 
@@ -32,6 +33,7 @@ ENSEMBLE = "ensemble.npz"
 
 def sweep_spec(args):
     spec = load_spec(args.spec)
+    layout = stream_layout(spec, args)
     grid = dict(_grid_value(text) for text in args.grid)
     if args.window < 1:
         raise ValueError(f"--window {args.window}: must be at least 1")
@@ -46,13 +48,15 @@ def sweep_spec(args):
     seeds = _seeds(args.seeds) if args.seeds else [init.get("seed", 0)]
     init.pop("seed", None)
     ensemble, columns = grid_ensemble(module, grid, seeds, init, recent=args.window)
-    names = list(module.INPUTS) + list(module.TARGETS)
-    sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
-    blocks = streams.from_file(args.stream, sizes, chunk=args.chunk, names=names)
+    blocks = layout.blocks(args.stream, module, chunk=args.chunk)
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
+    scaling = RunScaling(module, layout) if layout.standardize else None
+    if scaling is not None:
+        blocks = scaling.apply(blocks, 0)
     try:
-        bar, owned = module._progress_bar(args.progress, _length(args.stream, 0, args.steps))
+        bar, owned = module._progress_bar(args.progress,
+                                          _length(args.stream, 0, args.steps, layout))
     except ImportError as err:
         print(f"hamsym sweep: {err}", file=sys.stderr)
         return 3
@@ -88,6 +92,8 @@ def sweep_spec(args):
     np.save(npy, np.stack(curves, axis=1) if curves else np.zeros((ensemble.K, 0)))
     write_atomic(out / CURVES, npy.getvalue())
     ensemble.save(out / ENSEMBLE)
+    if scaling is not None:
+        scaling.save(out / SIDECAR, out / ENSEMBLE)
     print(f"{spec.network.name}: {ensemble.K} learners, {rows} rows of the stream"
           + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
     if not ensemble.diverged.all() and rows:
