@@ -7,6 +7,8 @@
         [--record loss,h1 --every 100] [--progress] [--lags 8 --standardize]
     hamsym sweep SPEC --stream FILE --grid beta=0.1,1 --seeds 0-4 -o DIR
                                           every combination at once, one table
+        [--shard I/N]                     one slice of the grid (a cluster array job)
+    hamsym sweep-merge DIR                join the shards into the one table
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def cmd_run(args):
 def cmd_sweep(args):
     from .sweep_runner import sweep_spec
     return sweep_spec(args)
+
+
+def cmd_sweep_merge(args):
+    from .sweep_runner import merge_shards
+    return merge_shards(args)
 
 
 def parser():
@@ -133,8 +140,18 @@ def parser():
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    w.add_argument("--shard", metavar="I/N", help="run only shard I of N (0 <= I < N) of the "
+                   "grid's rows, into OUTPUT/shard-I-of-N/, for cluster array jobs; "
+                   "hamsym sweep-merge OUTPUT joins the shards")
     stream_options(w)
     w.set_defaults(func=cmd_sweep)
+
+    m = sub.add_parser("sweep-merge", help="join the shards of hamsym sweep --shard into one "
+                       "table, as one machine writes it")
+    m.add_argument("folder", help="the -o folder of the shards (holds shard-I-of-N/)")
+    m.add_argument("-o", "--output", help="where to write sweep.csv and curves.npy (default: "
+                   "the folder)")
+    m.set_defaults(func=cmd_sweep_merge)
     return p
 
 
