@@ -111,3 +111,21 @@ def test_shards_split_the_rows_in_order():
     list(a.feed([(x[:7, :2], x[:7, 2:]), (x[7:, :2], x[7:, 2:])]))
     list(b.feed([(x[:, :2], x[:, 2:])]))
     assert a.hexdigest() == b.hexdigest() and a.rows == 20     # the same however cut
+
+
+@pytest.mark.fast
+def test_workbench_doc_commands_parse():
+    """Every `hamsym` line of docs/workbench.md (the Slurm script's included) parses with
+    the real parser."""
+    import re
+    import shlex
+
+    from hamsym.workbench.cli import parser
+    text = (SPECS.parent.parent / "docs" / "workbench.md").read_text()
+    lines = [shlex.split(line, comments=True) for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+             for line in block.replace("\\\n", " ").splitlines()]
+    commands = [words for words in lines if words and words[0] == "hamsym"]
+    assert any("sweep-merge" in words for words in commands)
+    assert any("--shard" in words for words in commands)
+    for words in commands:
+        parser().parse_args(words[1:])

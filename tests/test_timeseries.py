@@ -238,3 +238,27 @@ def test_resumed_standardised_run_is_one_run(series):
     assert bad.returncode == 2 and "plain.toml with --lags 5: 5 lags of 1 input column " \
         "('value') make 5 input values, but the network's inputs take 8 (u: 8)" in bad.stderr
     assert before == {p.name: p.read_bytes() for p in (work / "parts").iterdir() if p.is_file()}
+
+
+def test_sweep_reads_the_stream_table(series):
+    """`hamsym sweep` lags and standardises the file as `hamsym run` does: its table is
+    hs.sweep's on the lag matrix standardised with numpy's prefix statistics."""
+    import hamsym as hs
+    from hamsym.workbench.spec import load_spec
+    work, x = series
+    out = hamsym("sweep", "ts.toml", "--stream", "series.csv", "--grid", "beta=0.5,1",
+                 "--seeds", "0,1", "--window", "100", "-o", "grid", cwd=work).stdout
+    assert "ts_lag: 4 learners, 1192 rows of the stream" in out
+    got = np.genfromtxt(work / "grid/sweep.csv", delimiter=",", names=True, dtype=None,
+                        encoding="utf-8")
+    mod = load_spec(work / "ts.toml").load(work / "grid/ts_lag.py")
+    U, Y = lag_matrix(x, 8, 1, [0], [0])
+    want = hs.sweep(mod, {"beta": [0.5, 1]}, (prefix_standardised(U)[0], prefix_standardised(Y)[0]),
+                    seeds=[0, 1], window=100, frame=False)
+    for name in ("beta", "seed", "diverged"):
+        np.testing.assert_array_equal(got[name], want[name])
+    for name in ("final_loss", "mean_loss"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-8)
+    with np.load(work / "grid/scaler.npz") as scaler:
+        assert int(scaler["u.count"]) == 1192
+        np.testing.assert_allclose(scaler["y.mean"], Y.mean(axis=0), rtol=1e-13)
