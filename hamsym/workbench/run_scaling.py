@@ -39,10 +39,10 @@ class RunScaling:
         self.scalers = {name: Standardizer(warmup=stream.warmup) for name in self.names}
         self._rows = {name: [] for name in self.targets}   # (steps, centre, scale, y) blocks
 
-    def apply(self, blocks, step, every=None):
+    def apply(self, blocks, step, every=None, source="the stream"):
         """The blocks standardised; step: the learner's step of their first row. With
         every, keeps the targets' statistics and values at the steps a Recorder of
-        that period records (for original_units)."""
+        that period records (for original_units). source names the stream in errors."""
         for block in blocks:
             out = []
             steps = np.arange(step, step + len(block[0]))
@@ -54,8 +54,9 @@ class RunScaling:
                         continue
                     z, centre, scale = self.scalers[name].transform(a, stats=True)
                 except NotFiniteError as err:        # named by the learner's step
-                    raise ValueError(f"{name}, step {step + err.row}, column {err.column}: "
-                                     f"{err.value} is not a finite number") from None
+                    raise ValueError(f"{source}: the sample of step {step + err.row} has "
+                                     f"{err.value} in {name}[{err.column}], not a finite "
+                                     "number (it would spoil the standardisation)") from None
                 self._rows[name].append((steps[kept], centre[kept], scale[kept], a[kept]))
                 out.append(z)
             step += len(block[0])

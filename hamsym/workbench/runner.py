@@ -54,7 +54,8 @@ def run_spec(args):
         raise ValueError("--every says how often to record: give --record too")
     recorder = module.Recorder(args.record.split(","), args.every or 1) if args.record else None
     if scaling is not None:               # after skip and limit: the rows learned, in order
-        blocks = scaling.apply(blocks, done, recorder.every if recorder is not None else None)
+        blocks = scaling.apply(blocks, done, recorder.every if recorder is not None else None,
+                               source=args.stream)
     total = _length(args.stream, done, args.steps, layout)
     try:
         bar, owned = module._progress_bar(args.progress, total)

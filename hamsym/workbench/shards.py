@@ -109,6 +109,9 @@ def merge(directory):
             fact = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise ValueError(f"{name}: {path} cannot be read ({err})") from None
+        if not isinstance(fact, dict) or {"shard", "rows", *_SAME} - set(fact):
+            raise ValueError(f"{name}: {path} is not a shard.json written by hamsym sweep "
+                             "--shard (keys are missing)")
         if fact.get("shard") != [i, n]:
             raise ValueError(f"{name}: {path} says it is shard {fact.get('shard')}")
         if not fact.get("complete"):

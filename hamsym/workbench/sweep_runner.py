@@ -63,7 +63,7 @@ def sweep_spec(args):
     blocks = digest.feed(blocks)            # the rows learned, for sweep-merge's check
     scaling = RunScaling(module, layout) if layout.standardize else None
     if scaling is not None:
-        blocks = scaling.apply(blocks, 0)
+        blocks = scaling.apply(blocks, 0, source=args.stream)
     try:
         bar, owned = module._progress_bar(args.progress,
                                           _length(args.stream, 0, args.steps, layout))
