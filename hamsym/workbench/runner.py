@@ -8,6 +8,9 @@ the module's SPEC_HASH; written whole or not at all). `--resume` reads it back w
 and skips the samples already learned. `--record KEYS --every N` writes record.npz
 (one array per key and "step", rows as the module's Recorder takes them; a resumed
 run keeps the earlier rows), `--progress` shows one bar over the whole run.
+The spec's [stream] (or --lags, --standardize, ...) lays the file's columns out and
+standardises them online; the statistics go to scaler.npz beside the checkpoint
+(run_scaling), and recorded outputs come back in the target's units.
 """
 
 from __future__ import annotations

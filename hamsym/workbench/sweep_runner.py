@@ -7,7 +7,8 @@ module, sweep.csv (one row per learner: the grid values, seed, final_loss (mean 
 over the last --window steps), mean_loss (over the whole stream), diverged), curves.npy
 (each learner's mean loss per chunk: a (K, chunks) learning curve) and ensemble.npz
 (every learner's state, for `mod.Ensemble.restore`). Ctrl-C writes all of them for the
-rows done, then exits with 130.
+rows done, then exits with 130. `--shard I/N` runs one slice of the grid's rows into
+OUTPUT/shard-I-of-N/ and `hamsym sweep-merge` joins the slices (shards).
 """
 
 from __future__ import annotations
