@@ -4,9 +4,11 @@
     hamsym generate SPEC -o DIR           write the integrator module, print its path
     hamsym check SPEC                     one generated step against PyTorch autograd
     hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
-        [--record loss,h1 --every 100] [--progress]
+        [--record loss,h1 --every 100] [--progress] [--lags 8 --standardize]
     hamsym sweep SPEC --stream FILE --grid beta=0.1,1 --seeds 0-4 -o DIR
                                           every combination at once, one table
+        [--shard I/N]                     one slice of the grid (a cluster array job)
+    hamsym sweep-merge DIR                join the shards into the one table
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def cmd_sweep(args):
     return sweep_spec(args)
 
 
+def cmd_sweep_merge(args):
+    from .sweep_runner import merge_shards
+    return merge_shards(args)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,6 +119,7 @@ def parser():
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    stream_options(r)
     r.set_defaults(func=cmd_run)
 
     w = sub.add_parser("sweep", help="a grid of hyperparameters and seeds on one stream file, "
@@ -132,8 +140,33 @@ def parser():
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    w.add_argument("--shard", metavar="I/N", help="run only shard I of N (0 <= I < N) of the "
+                   "grid's rows, into OUTPUT/shard-I-of-N/, for cluster array jobs; "
+                   "hamsym sweep-merge OUTPUT joins the shards")
+    stream_options(w)
     w.set_defaults(func=cmd_sweep)
+
+    m = sub.add_parser("sweep-merge", help="join the shards of hamsym sweep --shard into one "
+                       "table, as one machine writes it")
+    m.add_argument("folder", help="the -o folder of the shards (holds shard-I-of-N/)")
+    m.add_argument("-o", "--output", help="where to write sweep.csv and curves.npy (default: "
+                   "the folder)")
+    m.set_defaults(func=cmd_sweep_merge)
     return p
+
+
+def stream_options(p):
+    """Options that override the spec's [stream] table (docs/workbench.md)."""
+    g = p.add_argument_group("time series and standardisation (override the spec's [stream])")
+    g.add_argument("--lags", type=int, metavar="N", help="the inputs are the last N values of "
+                   "the input columns (a one-column series works directly)")
+    g.add_argument("--horizon", type=int, metavar="H", help="the target is H steps after the "
+                   "newest input (default 1 with --lags)")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help="standardise inputs and targets online (Welford): each value with the "
+                        "mean and deviation of the values before it")
+    g.add_argument("--warmup", type=int, metavar="N", help="freeze the standardisation's "
+                   "statistics after N rows")
 
 
 def main(argv=None):

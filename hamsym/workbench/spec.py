@@ -22,7 +22,8 @@
 
 Further tables: [states] (sizes) with [dynamics] (state = "expression"), [params]
 (name = default), [activations] (name = "expression in t", e.g. "t / (1 + abs(t))"),
-[init] (seed, and [init.weights] / [init.states]: a number fills, a list gives values).
+[init] (seed, and [init.weights] / [init.states]: a number fills, a list gives values),
+[stream] (file columns, lags and standardisation of the stream: hamsym.workbench.stream_spec).
 
 Expression strings are never evaluated by Python nor sympified. Each is parsed with
 ``ast.parse(mode="eval")`` and rebuilt node by node from a whitelist: declared
@@ -47,6 +48,7 @@ from ..declare import activations as _act
 from ..declare import reductions as _red
 from ..declare.expr import DeclarationError
 from ..declare.network import HYPER, Network
+from .stream_spec import StreamSpec, read_table
 
 #: limits on expression strings (far above any real network; they bound the work)
 MAX_LENGTH = 4000
@@ -56,7 +58,7 @@ MAX_CONSTANT = 1e15
 MAX_NODES = 5000        # nodes of the expression written out as a tree (x ** 8 is 8 x's)
 
 _TABLES = ("inputs", "targets", "weights", "states", "params", "activations", "instants",
-           "dynamics", "hyper", "module", "init")
+           "dynamics", "hyper", "module", "init", "stream")
 _TOP = ("name", "loss", "description") + _TABLES
 _MODULE_OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype")
 
@@ -75,6 +77,7 @@ class Spec:
     init: dict       # keyword arguments of Integrator: seed, weights, states (arrays)
     doc: dict = field(default_factory=dict, repr=False)   # the parsed TOML, for references
     source: str = "<spec>"
+    stream: StreamSpec = field(default_factory=StreamSpec)  # [stream]: columns, lags, scaling
 
     def __iter__(self):
         return iter((self.network, self.hyper, self.module, self.init))
@@ -407,7 +410,8 @@ class _Reader:
         loss = expression("loss", self.doc["loss"])
         self.declare("loss", lambda: net.loss(loss))
         self.declare("[dynamics]", net.check_complete)
-        return Spec(net, self.hyper(net), self.module(), self.init(), self.doc, self.source)
+        return Spec(net, self.hyper(net), self.module(), self.init(), self.doc, self.source,
+                    stream=read_table(self.table("stream"), self.source, self.fail))
 
     def hyper(self, net):
         from ..derive.hamiltonian import DEFAULTS, _hyper_values

@@ -9,6 +9,8 @@ tuples (``samples``: what ``Integrator.run_stream`` takes). Time is sampled ever
     Y = sig.take(10_000, delta=0.1)                  # (10000, 1)
     bank.run(Y)                                      # a network with a target only
     learner.run_stream(streams.samples(streams.from_file("big.npy", n_inputs=4)))
+    U, Y = streams.lagged(series, lags=8, horizon=1)  # the next value from the last 8
+    Z = streams.Standardizer().transform(U)          # each row with the statistics before it
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+
+from .lags import lagged  # noqa: F401  (time series: inputs from a series' last values)
+from .welford import Standardizer, standardize  # noqa: F401  (online standardisation)
 
 # -- signals of time ------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ module, sweep.csv (one row per learner: the grid values, seed, final_loss (mean 
 over the last --window steps), mean_loss (over the whole stream), diverged), curves.npy
 (each learner's mean loss per chunk: a (K, chunks) learning curve) and ensemble.npz
 (every learner's state, for `mod.Ensemble.restore`). Ctrl-C writes all of them for the
-rows done, then exits with 130.
+rows done, then exits with 130. `--shard I/N` runs one slice of the grid's rows into
+OUTPUT/shard-I-of-N/ and `hamsym sweep-merge` joins the slices (shards).
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import numpy as np
 from . import streams
 from ..runtime.progress import progress_bar
 from ..codegen.render import write_atomic
-from .runner import _length, _limit
+from .run_scaling import SIDECAR, RunScaling
+from .runner import _length, _limit, stream_layout
+from .shards import MANIFEST, StreamDigest, best_row, file_sha256, folder, merge, \
+    parse_shard, shard_rows, write_manifest
 from .spec import initial, load_spec
-from .sweeps import grid_ensemble, tabulate
+from .sweeps import grid_ensemble, grid_size, tabulate
 
 TABLE = "sweep.csv"
 CURVES = "curves.npy"
@@ -33,10 +37,17 @@ ENSEMBLE = "ensemble.npz"
 
 def sweep_spec(args):
     spec = load_spec(args.spec)
+    layout = stream_layout(spec, args)
     grid = dict(_grid_value(text) for text in args.grid)
     if args.window < 1:
         raise ValueError(f"--window {args.window}: must be at least 1")
     out = Path(args.output)
+    shard = part = None
+    if getattr(args, "shard", None) is not None:   # one slice of the grid's rows, own folder
+        shard = parse_shard(args.shard)
+        grid_rows = grid_size(grid, _seeds(args.seeds) if args.seeds else [0])
+        part = shard_rows(grid_rows, *shard)
+        out = folder(out, *shard)
     out.mkdir(parents=True, exist_ok=True)
     module = spec.load(out / f"{spec.network.name}.py")
     unknown = [name for name in grid if name not in module.HYPER and name not in module.PARAMS]
@@ -46,14 +57,17 @@ def sweep_spec(args):
     init = initial(spec, module)
     seeds = _seeds(args.seeds) if args.seeds else [init.get("seed", 0)]
     init.pop("seed", None)
-    ensemble, columns = grid_ensemble(module, grid, seeds, init, recent=args.window)
-    names = list(module.INPUTS) + list(module.TARGETS)
-    sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
-    blocks = streams.from_file(args.stream, sizes, chunk=args.chunk, names=names)
+    ensemble, columns = grid_ensemble(module, grid, seeds, init, part=part, recent=args.window)
+    blocks = layout.blocks(args.stream, module, chunk=args.chunk)
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
+    digest = StreamDigest()
+    blocks = digest.feed(blocks)            # the rows learned, for sweep-merge's check
+    scaling = RunScaling(module, layout) if layout.standardize else None
+    if scaling is not None:
+        blocks = scaling.apply(blocks, 0, source=args.stream)
     try:
-        bar, owned = progress_bar(args.progress, _length(args.stream, 0, args.steps))
+        bar, owned = progress_bar(args.progress, _length(args.stream, 0, args.steps, layout))
     except ImportError as err:
         print(f"hamsym sweep: {err}", file=sys.stderr)
         return 3
@@ -89,7 +103,20 @@ def sweep_spec(args):
     np.save(npy, np.stack(curves, axis=1) if curves else np.zeros((ensemble.K, 0)))
     write_atomic(out / CURVES, npy.getvalue())
     ensemble.save(out / ENSEMBLE)
-    print(f"{spec.network.name}: {ensemble.K} learners, {rows} rows of the stream"
+    if scaling is not None:
+        scaling.save(out / SIDECAR, out / ENSEMBLE)
+    if shard is not None:
+        write_manifest(out / MANIFEST, shard=list(shard), rows=[part.start, part.stop],
+                       rows_total=grid_rows, complete=not interrupted,
+                       spec_sha256=file_sha256(args.spec), spec_hash=module.SPEC_HASH,
+                       grid=grid, seeds=[int(s) for s in seeds], window=args.window,
+                       chunk=args.chunk, steps=args.steps, stream=layout.describe(),
+                       stream_sha256=digest.hexdigest(), stream_rows=digest.rows,
+                       columns=list(table.dtype.names))
+    print(f"{spec.network.name}: {ensemble.K} learners"
+          + (f" (rows {part.start} to {part.stop - 1} of {grid_rows}: shard "
+             f"{shard[0]}/{shard[1]})"
+             if shard else "") + f", {rows} rows of the stream"
           + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
     if not ensemble.diverged.all() and rows:
         best = int(np.nanargmin(table["final_loss"]))
@@ -97,6 +124,25 @@ def sweep_spec(args):
                                    [*grid, "seed", "final_loss"]))
     print(f"table: {out / TABLE}\ncurves: {out / CURVES}\nensemble: {out / ENSEMBLE}")
     return 130 if interrupted else 0
+
+
+def merge_shards(args):
+    """`hamsym sweep-merge`: the shards' tables and curves joined, in grid order."""
+    text, curves, facts = merge(args.folder)
+    out = Path(args.output or args.folder)
+    write_atomic(out / TABLE, text)
+    npy = io.BytesIO()
+    np.save(npy, curves)
+    write_atomic(out / CURVES, npy.getvalue())
+    n = facts["shard"][1]
+    print(f"{n} shards, {facts['rows_total']} learners, {facts['stream_rows']} rows of the stream")
+    best = best_row(text, [*facts["grid"], "seed", "final_loss"])
+    if best:
+        print(best)
+    print(f"table: {out / TABLE}\ncurves: {out / CURVES}\nensembles: "
+          f"{Path(args.folder) / f'shard-I-of-{n}' / ENSEMBLE} (learner i of shard I is row "
+          "rows[0] + i of the table; rows: in the shard's shard.json)")
+    return 0
 
 
 def _grid_value(text):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -42,11 +43,11 @@ def sweep(model, grid, stream, *, seeds=(0,), window=None, frame=None, init=None
     return (table, ensemble) if return_ensemble else table
 
 
-def grid_ensemble(module, grid, seeds, init=None, **options):
+def grid_ensemble(module, grid, seeds, init=None, *, part=None, **options):
     """One Ensemble of `module` with a learner for every combination of `grid` and every
     seed (the innermost loop), and the grid's columns {name: (K,) values, "seed": (K,)}.
     init: keyword arguments of Ensemble (states=, weights=, check_finite=, ...); options:
-    more of them (recent=)."""
+    more of them (recent=). part: a range of the grid's rows, the learners to make (a shard)."""
     grid = {name: _values(name, values) for name, values in dict(grid).items()}
     if "seed" in grid:
         raise ValueError("give the seeds as seeds=[...], not in the grid")
@@ -54,6 +55,8 @@ def grid_ensemble(module, grid, seeds, init=None, **options):
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
     rows = list(itertools.product(*grid.values(), seeds))
+    if part is not None:
+        rows = rows[part.start:part.stop]
     hyper = {name: [row[j] for row in rows] for j, name in enumerate(grid)}
     ensemble = module.Ensemble(len(rows), seeds=[row[-1] for row in rows],
                                **{**dict(init or {}), **options}, **hyper)
@@ -61,6 +64,11 @@ def grid_ensemble(module, grid, seeds, init=None, **options):
                for name in grid}
     columns["seed"] = np.array([row[-1] for row in rows], np.int64)
     return ensemble, columns
+
+
+def grid_size(grid, seeds):
+    """The number of learners (rows) of a grid and seeds."""
+    return math.prod(len(_values(name, v)) for name, v in dict(grid).items()) * len(list(seeds))
 
 
 def tabulate(columns, final, mean, diverged, frame=None):
