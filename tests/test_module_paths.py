@@ -15,7 +15,7 @@ import pytest
 
 import hamsym as hs
 import hamsym.codegen.render as R
-from hamsym.declare.network import _RESERVED
+from hamsym.declare.network import _RESERVED, RUNTIME_KEYWORDS
 from hamsym.declare.zoo import delay_network, mlp
 
 
@@ -153,6 +153,31 @@ def test_reserved_names_cover_every_top_level_name_of_a_module(tmp_path):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
         loose = {n for n in names if not n.startswith(("_", "emit_", "update_", "advance_"))}
         assert loose <= _RESERVED, loose - _RESERVED
+
+
+def test_runtime_keywords_cover_every_keyword_of_the_public_classes():
+    """Inputs and targets become parameters of run() beside its keywords, and params are
+    passed by name beside Integrator's: every keyword a user can pass to a public
+    method of a public class of a module (the distributed one included) is refused as
+    a declared name."""
+    system = hs.derive(delay_network([2, 3, 1], name="keywords"))
+    declared = set(system.net.vars)
+    found = set()
+    for scheme in ("local", "nonlocal"):
+        for cls in ast.walk(ast.parse(R.render(system, scheme=scheme))):
+            if not isinstance(cls, ast.ClassDef) or cls.name.startswith("_") or any(
+                    ast.unparse(b).endswith(("Error", "Exception", "Interrupt", "Warning"))
+                    for b in cls.bases):
+                continue                     # exceptions: built by the module, not by users
+            for f in cls.body:
+                if isinstance(f, ast.FunctionDef) and (f.name == "__init__" or
+                                                       not f.name.startswith("_")):
+                    a = f.args
+                    with_default = (a.posonlyargs + a.args)[len(a.posonlyargs + a.args)
+                                                             - len(a.defaults):]
+                    found |= {x.arg for x in with_default + a.kwonlyargs} - declared
+    assert {"record", "every", "progress", "seed", "chunk"} <= found
+    assert found <= RUNTIME_KEYWORDS | _RESERVED, found - RUNTIME_KEYWORDS - _RESERVED
 
 
 def test_race_between_two_sweep_jobs_on_the_default_path(tmp_path):
