@@ -19,8 +19,8 @@ import keyword
 import os
 import re
 import secrets
+import stat
 import sys
-import warnings
 from pathlib import Path
 
 import jinja2
@@ -29,6 +29,8 @@ from .. import __version__
 from ..declare.expr import Add, add, scale
 from .schedule import Schedule, components
 from ..declare.network import HYPERPARAMETERS
+from ..derive.underflow import underflow
+from ..errors import DeclarationError
 from .distributed import plan as distributed_plan
 from .ensemble import ensemble_context
 from .advance import lower_advance
@@ -81,6 +83,9 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
+    why = underflow(system.hyper, dtype)
+    if why:
+        raise DeclarationError(f"network {system.net.name!r}, dtype {dtype}: {why}")
     net = system.net
     split = threads_threshold(threads)
     code = lower_step(system, schedule, split)
@@ -232,6 +237,9 @@ def write_atomic(path, text):
     nothing behind; where that is not available, a named temporary file, which a
     later write removes once the process that made it is gone."""
     path = Path(path)
+    if path.is_symlink():
+        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
+                              "nor replaces it: give the path of a regular file")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -346,52 +354,85 @@ def _is_generated_file(origin):
         return False
 
 
-def generate(system, path=None, **options):
+def generate(system, path=None, *, overwrite=False, **options):
     """Write the integrator module for `system` to `path` and return the path.
 
     The default path is generated/<network>_<hash>.py, named by the spec's hash.
     Rewrites the file only when its content would change (so Numba's cache stays
-    valid); a stale file is replaced, and a file that is not a hamsym module is
-    replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
-    groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
-    ('float64' or 'float32'), threads ('auto', the default: the
-    row loops of layers of 2^20 weights or more run on all of Numba's threads; False:
-    one thread; True: every matrix loop is threaded; the results are the same bit for
-    bit).
+    valid); a stale module (another spec's) is replaced. A file that is not a hamsym
+    module, or a module edited since hamsym wrote it, is refused (FileExistsError)
+    unless overwrite=True; a symbolic link is always refused. The module is compiled
+    before it is written, so a file that does not compile is never left.
+
+    Options: scheme ('nonlocal', 'local' or 'partial' with groups=[[state names],
+    ...]), reset_neuron_costate, reset_weight_costate, dtype ('float64' or
+    'float32'), threads ('auto', the default: the row loops of layers of 2^20
+    weights or more run on all of Numba's threads; False: one thread; True: every
+    matrix loop is threaded; the results are the same bit for bit).
     """
     _check_options(options, "generate")
-    return _write(system, path, options)[0]
+    return _write(system, path, options, overwrite)[0]
 
 
-def _write(system, path, options):
+def _existing(path):
+    """The text of the file at path (None if there is none), refusing what hamsym must
+    not read or replace: a symbolic link, a folder, a FIFO or device."""
+    if path.is_symlink():
+        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
+                              "nor replaces it: give the path of a regular file")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        raise FileExistsError(f"{path}: exists and is not a regular file; choose another path")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ""                               # not text: certainly not a module of ours
+
+
+def _compiled(source, path, system):
+    """Refuse a module that Python cannot compile before it reaches the disk."""
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        raise RuntimeError(
+            f"the module generated for network {system.net.name!r} does not compile "
+            f"({err.msg}, line {err.lineno}: {(err.text or '').strip()!r}); nothing was "
+            "written. This is a bug of hamsym: please report it with the network") from None
+
+
+def _write(system, path, options, overwrite=False):
     """(path, source) of the module for system, written unless the file holds it already."""
     if path is not None:
         _check_path(path)                     # refused before any work
     source = render(system, **options)
     path = _check_path(default_path(system, source) if path is None else path)
-    try:
-        old = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        old = None
+    old = _existing(path)
     if old != source:
-        if old is not None and not is_hamsym_module(old):
-            warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it",
-                          stacklevel=4)
+        if old is not None and not overwrite and not is_hamsym_module(old):
+            raise FileExistsError(
+                f"{path}: exists and is not a module hamsym generated (or was edited since); "
+                "refusing to replace it: move it, choose another path, or pass overwrite=True "
+                "(hamsym generate --overwrite)")
+        _compiled(source, path, system)
         write_atomic(path, source)
     return path, source
 
 
-def load(system, path=None, **options):
+def load(system, path=None, *, overwrite=False, **options):
     """Generate (if stale) and import the integrator module; returns the module.
 
-    The default path carries the spec's hash (see `generate`). The module is
+    The default path carries the spec's hash; a file that is not a hamsym module is
+    refused unless overwrite=True (see `generate`). The module is
     imported under its file's name, as `import <name>` would import it: Numba's
     cache records that name, so the cache then serves a plain import of the same
     file too. load checks that the module it imported is the one it wrote: if
     another process wrote a different spec to the same path meanwhile, it raises.
     """
     _check_options(options, "load")
-    path, source = _write(system, path, options)
+    path, source = _write(system, path, options, overwrite)
     want = spec_hash(source)
     path = Path(path).resolve()
     name = path.stem
