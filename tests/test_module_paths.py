@@ -41,8 +41,8 @@ def test_load_checks_that_it_imported_what_it_wrote(tmp_path, monkeypatch):
     other = R.render(_system(name="raced", gamma=2.0))
     write = R._write
 
-    def racing_write(system, p, options):
-        out, source = write(system, p, options)
+    def racing_write(system, p, options, overwrite=False):
+        out, source = write(system, p, options, overwrite)
         R.write_atomic(out, other)                                    # the other job's file
         return out, source
     monkeypatch.setattr(R, "_write", racing_write)
