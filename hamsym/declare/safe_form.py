@@ -34,7 +34,7 @@ from ..errors import DeclarationError
 PROBES = (-1000.0, -710.0, -100.0, -30.0, -5.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 5.0, 30.0, 100.0,
           710.0, 1000.0)
 BUDGET = 5.0                        # seconds of symbolic work per activation
-PREC = 30                           # digits of the exact values
+PRECISIONS = (30, 120, 480, 1100)   # digits of the exact values, more where a sum cancels
 _HUGE = sympy.Float("1e1000")       # beyond this an intermediate is taken as infinite
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 MAX_REWRITE_NODES = 300             # larger formulas are not rewritten in exp(-|t|)
@@ -53,7 +53,9 @@ class Budget:
         self.end = time.monotonic() + seconds
 
     def check(self, doing):
+        """doing: what is under way (a str, or a function giving it, called only if late)."""
         if time.monotonic() > self.end:
+            doing = doing() if callable(doing) else doing
             raise DeclarationError(
                 f"activation {self.what}: {doing} took more than {self.seconds:g} s of symbolic "
                 "work; give a simpler formula")
@@ -68,54 +70,61 @@ def _evaluate(code, value):
             return math.nan
 
 
-def _bounded(expr, t, value, budget):
-    """expr at t = value, computed node by node at PREC digits with intermediates beyond
-    1e1000 taken as infinite: (SymPy number, whether one was)."""
-    memo, clipped, stack = {}, False, [(expr, False)]
+def _bounded(expr, t, value, budget, prec):
+    """expr at t = value, computed node by node at prec digits with intermediates beyond
+    1e1000 taken as infinite: (SymPy number, whether one was, whether digits were lost:
+    a sum that cancels its terms, or a periodic function of a large argument)."""
+    memo, clipped, lost, stack = {}, False, False, [(expr, False)]
+    digits = sympy.Float(10) ** (prec - 24)       # what a term may exceed the result by
     while stack:
         node, ready = stack.pop()
         if node in memo:
             continue
         if not ready:
-            budget.check(f"evaluating {expr} at t = {value:g}")
+            budget.check(lambda: f"evaluating it at t = {value:g}")
             stack.append((node, True))
             stack.extend((a, False) for a in node.args if a not in memo)
             continue
         if node == t:
-            v = sympy.Float(value, PREC)
+            v = sympy.Float(value, prec)
         elif not node.args:
-            v = node.evalf(PREC) if getattr(node, "is_number", False) else node
+            v = node.evalf(prec) if getattr(node, "is_number", False) else node
         else:
+            args = [memo[a] for a in node.args]
             try:            # one operation on numbers: SymPy evaluates it (or a function fails)
-                v = node.func(*(memo[a] for a in node.args))
+                v = node.func(*args)
                 if getattr(v, "is_number", False) and not v.is_Float:
-                    v = v.evalf(PREC)
+                    v = v.evalf(prec)
             except Exception:
                 v, clipped = sympy.nan, True
+            if getattr(v, "is_number", False) and v.is_finite and all(
+                    getattr(a, "is_number", False) and a.is_finite for a in args):
+                if isinstance(node, sympy.Add):
+                    lost |= max(abs(a) for a in args) > digits * max(1, abs(v))
+                elif isinstance(node, (sympy.sin, sympy.cos, sympy.tan)):
+                    lost |= abs(args[0]) > digits
         if getattr(v, "is_number", False) and v.is_finite and abs(v) > _HUGE:
             v = sympy.oo if v.is_extended_positive else sympy.zoo if not v.is_extended_real \
                 else -sympy.oo
             clipped = True
         memo[node] = v
-    return memo[expr], clipped
+    return memo[expr], clipped, lost
 
 
 def _exact(expr, t, value, budget):
     """("float", x) where expr is a finite float at t = value; ("overflow", None) where it
-    is beyond the floats; ("singular", v) where it is infinite or undefined and
-    ("complex", v) where it is not real."""
-    v, clipped = _bounded(expr, t, value, budget)
-    if getattr(v, "is_number", False) and v.is_extended_real and v.is_finite:
-        if abs(v) > _FLOAT_MAX:
-            return "overflow", None
-        try:        # evalf adapts its precision to cancellation; the magnitudes are bounded here
-            v = expr.evalf(PREC, subs={t: value})
-        except Exception:
-            pass
-        return ("float", float(v)) if v.is_extended_real and v.is_finite else ("overflow", None)
-    if clipped or not getattr(v, "is_number", False):
+    is beyond the floats (or its digits cannot be had); ("singular", v) where it is
+    infinite or undefined and ("complex", v) where it is not real."""
+    for prec in PRECISIONS:
+        v, clipped, lost = _bounded(expr, t, value, budget, prec)
+        if not lost:
+            break
+    finite = getattr(v, "is_number", False) and v.is_finite
+    if finite and v.is_extended_real:
+        return ("overflow", None) if lost or abs(v) > _FLOAT_MAX else ("float", float(v))
+    if clipped or lost or not getattr(v, "is_number", False):
         return "overflow", None          # too large to say, or an interval (sin of infinity)
-    if v.is_extended_real is False and v.is_finite:
+    if finite:
         return "complex", v
     return "singular", v
 
@@ -214,5 +223,5 @@ def safe_form(expr, t, what, printer, budget=None):
     at, true, got = broken
     raise DeclarationError(
         f"activation {what} = {expr}: its floating-point value at t = {at:g} is {got} where the "
-        f"exact value is {true:.6g} (an intermediate overflows), and no safe rewriting was found; "
-        "give a numerically safe formula (e.g. with exp(-|t|))")
+        f"exact value is {true:.6g} (an intermediate overflows or loses its digits), and no safe "
+        "rewriting was found; give a numerically safe formula (e.g. with exp(-|t|))")
