@@ -100,7 +100,8 @@ def test_run_and_resume_equal_one_run(work):
     bad = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--record", "h9",
                  cwd=work, ok=False)
     assert bad.returncode == 2 and "cannot record 'h9': valid keys are 'loss', 'o'" in bad.stderr
-    other = hamsym("run", "mlp.toml", "--stream", "s.npy", "-o", "parts", "--resume",
+    np.save(work / "m.npy", np.zeros((5, 6)))                 # a stream of mlp's width
+    other = hamsym("run", "mlp.toml", "--stream", "m.npy", "-o", "parts", "--resume",
                    "parts/checkpoint.npz", cwd=work, ok=False)
     assert other.returncode == 2 and "SPEC_HASH" in other.stderr   # another network's checkpoint
     whole, parts = np.load(work / "whole/losses.npy"), np.load(work / "parts/losses.npy")
@@ -159,7 +160,7 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
 def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
     """Ctrl-C between two chunks of the stream file: the table, curves and ensemble of
     the rows done are written, and the exit status is 130."""
-    from hamsym.workbench import cli, sweep_runner
+    from hamsym.workbench import cli, streams
     U = np.random.default_rng(2).normal(size=(300, 4))
     blocks = [(U[:100], np.tanh(U[:100, :2])), (U[100:200], np.tanh(U[100:200, :2]))]
 
@@ -167,7 +168,7 @@ def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
         yield blocks[0]
         yield blocks[1]
         raise KeyboardInterrupt
-    monkeypatch.setattr(sweep_runner.streams, "from_file", stream)
+    monkeypatch.setattr(streams, "from_file", stream)
     code = cli.main(["sweep", str(work / "mlp.toml"), "--stream", "unused.csv",
                      "--grid", "beta=1,2", "-o", str(work / "cut")])
     assert code == 130 and "interrupted by Ctrl-C" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import streams
+from ..errors import InputError
 from .spec import integrator, load_spec
 
 CHECKPOINT = "checkpoint.npz"
@@ -25,8 +26,20 @@ LOSSES = "losses.npy"
 RECORD = "record.npz"
 
 
+def open_stream(spec, args):
+    """The --stream file of the spec's network, checked before anything is written
+    (StreamError naming the file); its rows are checked as they are read."""
+    data = spec.network.of_kind("input") + spec.network.of_kind("target")
+    return streams.from_file(args.stream, [int(np.prod(v.shape)) for v in data],
+                             chunk=args.chunk, names=[v.name for v in data],
+                             on_bad_row=getattr(args, "on_bad_row", "stop"))
+
+
 def run_spec(args):
     spec = load_spec(args.spec)
+    if args.every is not None and not args.record:
+        raise InputError("--every says how often to record: give --record too")
+    stream = open_stream(spec, args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     module = spec.load(out / f"{spec.network.name}.py")
@@ -35,18 +48,13 @@ def run_spec(args):
     else:
         learner = integrator(spec, module)
     done = learner.step_count
-    names = list(module.INPUTS) + list(module.TARGETS)
-    sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
-    blocks = streams.from_file(args.stream, sizes, chunk=args.chunk, names=names)
-    blocks = _skip(blocks, done)          # a resumed run continues where the stream stopped
+    blocks = _skip(stream, done)          # a resumed run continues where the stream stopped
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
     previous = np.load(out / LOSSES) if args.resume and (out / LOSSES).exists() else np.empty(0)
     previous = previous[:done]
     losses = [previous]
     steps = done
-    if args.every is not None and not args.record:
-        raise ValueError("--every says how often to record: give --record too")
     recorder = module.Recorder(args.record.split(","), args.every or 1) if args.record else None
     total = _length(args.stream, done, args.steps)
     try:
@@ -71,6 +79,9 @@ def run_spec(args):
     tail = new[-max(1, len(new) // 10):] if len(new) else new
     print(f"{spec.network.name}: steps {done} -> {steps}; mean loss of the last "
           f"{len(tail)} steps {tail.mean() if len(tail) else float('nan'):.6g}")
+    if getattr(stream, "skipped", 0):
+        print(f"skipped {stream.skipped} rows of {args.stream} holding NaN or inf "
+              "(--on-bad-row skip)")
     print(f"losses: {out / LOSSES}\ncheckpoint: {out / CHECKPOINT}" +
           (f"\nrecord: {out / RECORD} ({recorder.rows} new rows)" if recorder is not None else ""))
     return 0

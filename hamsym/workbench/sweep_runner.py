@@ -14,41 +14,53 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import streams
 from ..codegen.render import write_atomic
-from .runner import _length, _limit
-from .spec import initial, load_spec
+from ..declare.network import HYPERPARAMETERS
+from ..derive.hamiltonian import DEFAULTS
+from ..derive.underflow import underflow
+from ..errors import InputError
+from .runner import _length, _limit, open_stream
+from .spec import MAX_SEED, initial, load_spec
 from .sweeps import grid_ensemble, tabulate
 
 TABLE = "sweep.csv"
 CURVES = "curves.npy"
 ENSEMBLE = "ensemble.npz"
+MAX_LEARNERS = 10_000          # a grid beyond this is a typo, not a sweep
 
 
 def sweep_spec(args):
     spec = load_spec(args.spec)
-    grid = dict(_grid_value(text) for text in args.grid)
+    grid = _grid(args.grid)
     if args.window < 1:
-        raise ValueError(f"--window {args.window}: must be at least 1")
+        raise InputError(f"--window {args.window}: must be at least 1")
+    known = list(HYPERPARAMETERS) + list(spec.network.defaults)
+    unknown = [name for name in grid if name not in known]
+    if unknown:
+        raise InputError(f"--grid {unknown[0]}: not a hyperparameter or param of "
+                         f"{spec.network.name}; those are {known}")
+    seeds = _seeds(args.seeds) if args.seeds else None
+    learners = math.prod(len(v) for v in grid.values()) * len(seeds or [0])
+    if learners > MAX_LEARNERS:
+        raise InputError(f"--grid and --seeds ask for {learners} learners; at most "
+                         f"{MAX_LEARNERS} run as one ensemble")
+    _check_underflow(spec, grid)
+    stream = open_stream(spec, args)       # checked before anything is written
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     module = spec.load(out / f"{spec.network.name}.py")
-    unknown = [name for name in grid if name not in module.HYPER and name not in module.PARAMS]
-    if unknown:
-        raise ValueError(f"--grid {unknown[0]}: not a hyperparameter or param of "
-                         f"{spec.network.name}; those are {list(module.HYPER) + list(module.PARAMS)}")
     init = initial(spec, module)
-    seeds = _seeds(args.seeds) if args.seeds else [init.get("seed", 0)]
+    seeds = seeds or [init.get("seed", 0)]
     init.pop("seed", None)
     ensemble, columns = grid_ensemble(module, grid, seeds, init, recent=args.window)
-    names = list(module.INPUTS) + list(module.TARGETS)
-    sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
-    blocks = streams.from_file(args.stream, sizes, chunk=args.chunk, names=names)
+    blocks = stream
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
     try:
@@ -98,16 +110,43 @@ def sweep_spec(args):
     return 130 if interrupted else 0
 
 
+def _grid(texts):
+    """The --grid options as {name: values}; a name given twice is refused (the first
+    would be dropped without a word)."""
+    grid = {}
+    for text in texts:
+        name, values = _grid_value(text)
+        if name in grid:
+            raise InputError(f"--grid {name}: given twice; give all its values in one "
+                             f"--grid {name}=V1,V2,...")
+        grid[name] = values
+    return grid
+
+
+def _check_underflow(spec, grid):
+    """Refuse grid values with which a learner's updates underflow (see derive.underflow)."""
+    base = {**DEFAULTS, **spec.hyper}
+    dtype = spec.module.get("dtype", "float64")
+    for values in itertools.product(*(grid.get(k, [base[k]]) for k in ("delta", "beta", "gamma"))):
+        why = underflow(dict(zip(("delta", "beta", "gamma"), values)), dtype)
+        if why:
+            raise InputError(f"--grid: {why}")
+
+
 def _grid_value(text):
     """"beta=0.1,0.3,1" -> ("beta", [0.1, 0.3, 1.0])."""
     name, sep, values = text.partition("=")
     try:
         if not (sep and name.strip() and values.strip()):
             raise ValueError
-        return name.strip(), [float(v) for v in values.split(",")]
+        numbers = [float(v) for v in values.split(",")]
     except ValueError:
-        raise ValueError(f"--grid {text!r}: expected NAME=VALUE,VALUE,..., "
+        raise InputError(f"--grid {text!r}: expected NAME=VALUE,VALUE,..., "
                          "e.g. --grid beta=0.1,0.3") from None
+    bad = [v for v in numbers if not math.isfinite(v)]
+    if bad:
+        raise InputError(f"--grid {name.strip()}: {bad[0]} is not a finite number")
+    return name.strip(), numbers
 
 
 def _seeds(text):
@@ -115,13 +154,24 @@ def _seeds(text):
     try:
         if "-" in text.strip("-"):
             first, last = (int(v) for v in text.split("-"))
+            if not 0 <= first <= last:
+                raise InputError(f"--seeds {text!r}: a range runs from a seed >= 0 up to a "
+                                 "larger one, e.g. 0-4")
+            if last - first >= MAX_LEARNERS:
+                raise InputError(f"--seeds {text!r}: {last - first + 1} seeds; at most "
+                                 f"{MAX_LEARNERS} learners run as one ensemble")
             seeds = list(range(first, last + 1))
         else:
             seeds = [int(v) for v in text.split(",")]
+    except InputError:
+        raise
     except ValueError:
-        raise ValueError(f"--seeds {text!r}: expected a list 0,1,2 or a range 0-4") from None
+        raise InputError(f"--seeds {text!r}: expected a list 0,1,2 or a range 0-4") from None
     if not seeds:
-        raise ValueError(f"--seeds {text!r}: no seed")
+        raise InputError(f"--seeds {text!r}: no seed")
+    bad = [v for v in seeds if not 0 <= v <= MAX_SEED]
+    if bad:
+        raise InputError(f"--seeds {text!r}: seed {bad[0]} is not from 0 to 2**63 - 1")
     return seeds
 
 
