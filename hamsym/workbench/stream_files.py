@@ -142,8 +142,8 @@ class FileStream:
 
     def _width(self, columns, what, line=None):
         if columns != sum(self.sizes):
-            self.fail(f"{what} {columns} columns; the stream needs {sum(self.sizes)} "
-                      f"({self._need()})", line=line)
+            self.fail(f"{what} {columns} column{'s' * (columns != 1)}; the stream needs "
+                      f"{sum(self.sizes)} ({self._need()})", line=line)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -178,8 +178,8 @@ class FileStream:
         row, line = start + i, None if lines is None else lines[i]
         where = f"line {line} (data row {row})" if line is not None else f"row {row}"
         raise BadRowError(f"{self.path}, {where}: {block[i, column]} in column {column}"
-                          f"{self._column_name(column)}: the data must be finite numbers "
-                          "(on_bad_row=\"skip\", --on-bad-row skip, drops such rows)",
+                          f"{self._column_name(column)}: the data must be finite numbers; "
+                          "--on-bad-row skip (on_bad_row=\"skip\") drops such rows",
                           path=self.path, row=row, line=line, column=column)
 
     def _column_name(self, column):
