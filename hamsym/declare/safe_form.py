@@ -48,9 +48,9 @@ _MATH = types.SimpleNamespace(**{n: getattr(np, n, getattr(math, n)) for n in di
 class Budget:
     """A deadline for the symbolic work on one activation; check() between steps."""
 
-    def __init__(self, what, seconds=BUDGET):
-        self.what, self.seconds = what, seconds
-        self.end = time.monotonic() + seconds
+    def __init__(self, what, seconds=None):
+        self.what, self.seconds = what, BUDGET if seconds is None else seconds
+        self.end = time.monotonic() + self.seconds
 
     def check(self, doing):
         """doing: what is under way (a str, or a function giving it, called only if late)."""

@@ -237,9 +237,14 @@ def _os_message(err):
 
 @contextlib.contextmanager
 def _one_line_warnings(name):
-    """Warnings as one line each, without the source line Python prints under them."""
+    """Warnings as one line each, without the source line Python prints under them, and
+    each message once (a spec's hyperparameters are checked when read and when derived)."""
+    shown = set()
+
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{name}: warning: {message}", file=sys.stderr)
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"{name}: warning: {message}", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.showwarning = show
         yield

@@ -14,6 +14,8 @@ reported as a StreamError naming the file.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..errors import BadRowError, StreamError
@@ -22,6 +24,7 @@ from .files import regular_file
 ON_BAD_ROW = ("stop", "skip")
 MAX_CHUNK = 1 << 24            # samples per block: a block is held in memory
 MAX_LINE = 1 << 20             # bytes in one .csv line
+CHECKED_NOW = 1024             # .csv lines parsed when the file is opened
 
 
 def split(table, sizes):
@@ -132,12 +135,13 @@ class FileStream:
 
     def _open_csv(self):
         lines = self._lines()
-        first = next(lines, None)
+        rows = list(itertools.islice(lines, min(self.chunk, CHECKED_NOW)))
         lines.close()
-        if first is None:
+        if not rows:
             self.fail("no data rows: the stream is empty")
-        line, text = first
+        line, text = rows[0]
         self._width(len(text.split(",")), "the first row has", line=line)
+        self._parse(rows)          # a bad file mostly shows in its first lines: before any work
         return None
 
     def _width(self, columns, what, line=None):
@@ -273,11 +277,21 @@ def _number(cell, fail):
 
 
 def _is_header(text):
-    try:
-        [float(x) for x in text.split(",")]
-        return False
-    except ValueError:
-        return True
+    """A first line none of whose cells is a number names the columns; one with some
+    numbers is data (a bad cell in it is reported, not skipped as a header)."""
+    for cell in text.split(","):
+        try:
+            float(cell)
+            return False
+        except ValueError:
+            pass
+        try:            # a complex cell is data (refused as such); "j" alone is a name
+            complex(cell.strip())
+            if any(c.isdigit() for c in cell):
+                return False
+        except ValueError:
+            pass
+    return True
 
 
 def _reason(err):
