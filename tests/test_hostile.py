@@ -102,6 +102,8 @@ CASES = [
          files={"b.toml": b'name = "x"\n\xff\xfe\x00'}),
     case("spec_huge", ["derive", "h.toml"], 2, "spec file h.toml: 2097152 bytes; at most",
          files={"h.toml": "#" * (2 << 20)}),
+    case("spec_nested_too_deeply", ["derive", "n.toml"], 2, "n.toml: arrays or tables nested "
+         "too deeply", files={"n.toml": "a = " + "[" * 100_000 + "]" * 100_000}),
     case("spec_unknown_key", ["derive", "k.toml"], 2, "k.toml: nmae: unknown key",
          files={"k.toml": 'nmae = "x"\n' + spec()}),
     case("seed_negative", ["derive", "s.toml"], 2,

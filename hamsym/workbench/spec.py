@@ -336,6 +336,8 @@ def loads_spec(text, *, source="<spec>"):
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: arrays or tables nested too deeply to read") from None
     return _Reader(doc, source).read()
 
 
