@@ -236,10 +236,7 @@ def write_atomic(path, text):
     an unnamed file first (O_TMPFILE), so a process killed while writing leaves
     nothing behind; where that is not available, a named temporary file, which a
     later write removes once the process that made it is gone."""
-    path = Path(path)
-    if path.is_symlink():
-        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
-                              "nor replaces it: give the path of a regular file")
+    path = _not_a_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -255,6 +252,15 @@ def write_atomic(path, text):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _not_a_link(path):
+    """path, unless it is a symbolic link: writing would replace the link, or, done in
+    place, change the file it points to, neither of which hamsym made."""
+    if path.is_symlink():
+        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
+                              "nor replaces it: give the path of a regular file")
+    return path
 
 
 def _write_all(fd, data):
@@ -377,9 +383,7 @@ def generate(system, path=None, *, overwrite=False, **options):
 def _existing(path):
     """The text of the file at path (None if there is none), refusing what hamsym must
     not read or replace: a symbolic link, a folder, a FIFO or device."""
-    if path.is_symlink():
-        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
-                              "nor replaces it: give the path of a regular file")
+    _not_a_link(path)
     try:
         info = path.stat()
     except FileNotFoundError:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from ..declare.expr import DeclarationError
 from ..errors import InputError
-from .stream_files import MAX_CHUNK
+from .spec import MAX_SEED
+from .stream_files import MAX_CHUNK, ON_BAD_ROW
 
 #: exit codes of the command (docs/workbench.md)
 OK, FAILED, BAD_INPUT, MISSING, INTERRUPTED = 0, 1, 2, 3, 130
 MAX_COUNT = 2 ** 53            # steps, every, window: far beyond any run, still exact
-MAX_SEED = 2 ** 63 - 1         # seeds are stored as int64
 
 
 def _spec(path):
@@ -102,7 +102,7 @@ def tolerance(text):
 
 
 def add_on_bad_row(p):
-    p.add_argument("--on-bad-row", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-bad-row", choices=ON_BAD_ROW, default="stop",
                    help="a stream row holding NaN or inf: stop there (exit 2, naming the file "
                         "and row; the default) or skip it (counted in the summary)")
 

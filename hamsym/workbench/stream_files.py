@@ -41,9 +41,9 @@ def from_file(path, sizes, *, chunk=4096, names=None, on_bad_row="stop"):
 
     sizes: the widths of the arrays one step takes, e.g. [4, 2] for u (4) and y (2);
     .npy (one (T, sum(sizes)) table, memory-mapped) and .csv (the same table, read
-    line by line; a header line, blank lines and # comments are skipped) are split by
-    columns. A .npz holds one array per name (names=["u", "y"]) or the table as its
-    only array. The file is checked now (StreamError if it cannot be a stream); its
+    line by line; a first line of names, blank lines and # comments are skipped) are
+    split by columns. A .npz holds one array per name (names=["u", "y"]) or the table
+    as its only array. The file is checked now (StreamError if it cannot be a stream); its
     rows as they are read. on_bad_row: "stop" or "skip" a row holding NaN or inf.
     """
     return FileStream(path, sizes, chunk=chunk, names=names, on_bad_row=on_bad_row)
@@ -89,15 +89,16 @@ class FileStream:
             self.fail(f"{what} has no rows: the stream is empty")
         return a.reshape(len(a), -1) if a.ndim != 2 else a
 
-    # -- opening: the checks that need no reading of the rows --------------------------------
+    # -- opening: the checks made before any row is learned -----------------------------------
 
     def _open_npy(self):
         try:
             table = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except Exception as err:            # NumPy's parser fails on damaged files in many ways
             self.fail(f"not a readable .npy file ({_reason(err)})")
-        if not isinstance(table, np.ndarray):
-            self.fail("not a .npy array file")
+        if not isinstance(table, np.ndarray):      # a .npz archive under a .npy name
+            table.close()
+            self.fail("not a .npy array file (an .npz archive?)")
         table = self._check_table(table, "the array")
         self._width(table.shape[1], "the array has")
         return [table]
@@ -197,7 +198,7 @@ class FileStream:
 
     def _lines(self):
         """(line number, text) of the data lines of the .csv: the header (a first line
-        that is not all numbers), blank lines and # comments left out."""
+        with no number in it), blank lines and # comments left out."""
         try:
             fh = open(self.path, "rb")
         except OSError as err:
