@@ -102,6 +102,9 @@ def sweep_spec(args):
     ensemble.save(out / ENSEMBLE)
     print(f"{spec.network.name}: {ensemble.K} learners, {rows} rows of the stream"
           + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
+    if getattr(stream, "skipped", 0):
+        print(f"skipped {stream.skipped} rows of {args.stream} holding NaN or inf "
+              "(--on-bad-row skip)")
     if not ensemble.diverged.all() and rows:
         best = int(np.nanargmin(table["final_loss"]))
         print("best: " + ", ".join(f"{name} = {table[name][best]:g}" for name in
