@@ -90,8 +90,10 @@ def test_run_and_resume_equal_one_run(work):
     assert "3000/3000" in bar and "loss=" in bar, bar        # one bar over the whole run
     hamsym("run", "rnn.toml", "--stream", "s.csv", "-o", "parts", "--steps", "1234", *record,
            cwd=work)
+    # the same samples in another file: --skip says where to go on (the same file would
+    # need nothing: its run.json says what was consumed)
     out = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "parts", *record,
-                 "--resume", "parts/checkpoint.npz", cwd=work).stdout
+                 "--resume", "parts/checkpoint.npz", "--skip", "1234", cwd=work).stdout
     assert "steps 1234 -> 3000" in out
     with np.load(work / "whole/record.npz") as a, np.load(work / "parts/record.npz") as b:
         assert sorted(a.files) == sorted(b.files) == sorted(["step", "loss", "x", "o", "|A|"])
@@ -99,10 +101,12 @@ def test_run_and_resume_equal_one_run(work):
         for key in a.files:                                   # resumed: the rows of one run
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
         np.testing.assert_array_equal(a["loss"], np.load(work / "whole/losses.npy")[9::10])
-    bad = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "whole", "--record", "h9",
+    bad = hamsym("run", "rnn.toml", "--stream", "s.npy", "-o", "fresh", "--record", "h9",
                  cwd=work, ok=False)
     assert bad.returncode == 2 and "cannot record 'h9': valid keys are 'loss', 'o'" in bad.stderr
-    other = hamsym("run", "mlp.toml", "--stream", "s.npy", "-o", "parts", "--resume",
+    assert not (work / "fresh").exists()                      # refused: nothing written
+    np.save(work / "m.npy", np.zeros((5, 6)))                 # a stream of mlp's width
+    other = hamsym("run", "mlp.toml", "--stream", "m.npy", "-o", "parts", "--resume",
                    "parts/checkpoint.npz", cwd=work, ok=False)
     assert other.returncode == 2 and "SPEC_HASH" in other.stderr   # another network's checkpoint
     whole, parts = np.load(work / "whole/losses.npy"), np.load(work / "parts/losses.npy")
@@ -161,7 +165,7 @@ def test_sweep_is_hs_sweep_read_a_chunk_at_a_time(work):
 def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
     """Ctrl-C between two chunks of the stream file: the table, curves and ensemble of
     the rows done are written, and the exit status is 130."""
-    from hamsym.workbench import cli, sweep_runner
+    from hamsym.workbench import cli, streams
     U = np.random.default_rng(2).normal(size=(300, 4))
     blocks = [(U[:100], np.tanh(U[:100, :2])), (U[100:200], np.tanh(U[100:200, :2]))]
 
@@ -169,7 +173,7 @@ def test_sweep_writes_what_was_done_when_interrupted(work, monkeypatch, capsys):
         yield blocks[0]
         yield blocks[1]
         raise KeyboardInterrupt
-    monkeypatch.setattr(sweep_runner.streams, "from_file", stream)
+    monkeypatch.setattr(streams, "from_file", stream)
     code = cli.main(["sweep", str(work / "mlp.toml"), "--stream", "unused.csv",
                      "--grid", "beta=1,2", "-o", str(work / "cut")])
     assert code == 130 and "interrupted by Ctrl-C" in capsys.readouterr().out

@@ -71,18 +71,37 @@ def test_stale_file_is_regenerated(tmp_path):
     assert mod.HYPER["theta"] == 0.7
 
 
-def test_edited_or_foreign_file_is_replaced_with_a_warning(tmp_path):
+def test_edited_or_foreign_file_is_refused_unless_overwrite(tmp_path):
     path = tmp_path / "m.py"
     path.write_text("print('not generated')\n")
-    with pytest.warns(UserWarning, match="not a hamsym module"):
-        hs.load(_system(), path)
+    for call in (hs.generate, hs.load):
+        with pytest.raises(FileExistsError, match="m.py: exists and is not a module hamsym"):
+            call(_system(), path)
+        assert path.read_text() == "print('not generated')\n"
+    hs.generate(_system(), path, overwrite=True)
     assert R.is_hamsym_module(path.read_text())
-    path.write_text(path.read_text().replace("_aw = 1.0 + flip * theta", "_aw = 1.0"))
+    edited = path.read_text().replace("_aw = 1.0 + flip * theta", "_aw = 1.0")
+    path.write_text(edited)
     assert not R.is_hamsym_module(path.read_text())
-    with pytest.warns(UserWarning, match="not a hamsym module"):
-        mod = hs.load(_system(), path)
+    with pytest.raises(FileExistsError, match="or was edited since"):
+        hs.load(_system(), path)
+    assert path.read_text() == edited
+    mod = hs.load(_system(), path, overwrite=True)
     assert R.is_hamsym_module(path.read_text())
     assert mod.SPEC_HASH in path.read_text()
+
+
+def test_symbolic_link_is_never_written_through(tmp_path):
+    target = tmp_path / "target.py"
+    target.write_text("print('mine')\n")
+    link = tmp_path / "link.py"
+    link.symlink_to(target)
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        hs.generate(_system(), link, overwrite=True)
+    assert link.is_symlink() and target.read_text() == "print('mine')\n"
+    with pytest.raises(FileExistsError, match="symbolic link"):
+        R.write_atomic(link, "x")
+    assert link.is_symlink() and target.read_text() == "print('mine')\n"
 
 
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):

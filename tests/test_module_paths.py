@@ -3,6 +3,7 @@ module never shadows another, writes are atomic, and bad options or paths are
 refused before anything is written."""
 
 import ast
+from pathlib import Path
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 import hamsym as hs
 import hamsym.codegen.render as R
-from hamsym.declare.network import _RESERVED
+from hamsym.declare.network import _RESERVED, RUNTIME_KEYWORDS
 from hamsym.declare.zoo import delay_network, mlp
 
 
@@ -41,8 +42,8 @@ def test_load_checks_that_it_imported_what_it_wrote(tmp_path, monkeypatch):
     other = R.render(_system(name="raced", gamma=2.0))
     write = R._write
 
-    def racing_write(system, p, options):
-        out, source = write(system, p, options)
+    def racing_write(system, p, options, overwrite=False):
+        out, source = write(system, p, options, overwrite)
         R.write_atomic(out, other)                                    # the other job's file
         return out, source
     monkeypatch.setattr(R, "_write", racing_write)
@@ -153,6 +154,30 @@ def test_reserved_names_cover_every_top_level_name_of_a_module(tmp_path):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
         loose = {n for n in names if not n.startswith(("_", "emit_", "update_", "advance_"))}
         assert loose <= _RESERVED, loose - _RESERVED
+
+
+def test_runtime_keywords_cover_every_keyword_of_the_public_classes():
+    """Inputs and targets become parameters of run() beside its keywords, and params are
+    passed by name beside Integrator's: every keyword a user can pass to a public
+    method of a public class of a module (the distributed one included) is refused as
+    a declared name."""
+    declared = set()
+    found = set()
+    # the public classes of a module are the runtime's, subclassed with its tables
+    for source in sorted(Path(hs.runtime.FOLDER).glob("*.py")):
+        for cls in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(cls, ast.ClassDef) or cls.name not in (
+                    "Integrator", "Ensemble", "Recorder", "DistributedIntegrator"):
+                continue                     # what users build from a module
+            for f in cls.body:
+                if isinstance(f, ast.FunctionDef) and (f.name == "__init__" or
+                                                       not f.name.startswith("_")):
+                    a = f.args
+                    with_default = (a.posonlyargs + a.args)[len(a.posonlyargs + a.args)
+                                                             - len(a.defaults):]
+                    found |= {x.arg for x in with_default + a.kwonlyargs} - declared
+    assert {"record", "every", "progress", "seed", "chunk"} <= found
+    assert found <= RUNTIME_KEYWORDS | _RESERVED, found - RUNTIME_KEYWORDS - _RESERVED
 
 
 def test_race_between_two_sweep_jobs_on_the_default_path(tmp_path):

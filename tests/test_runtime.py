@@ -343,14 +343,14 @@ def test_what_is_not_a_file_is_not_a_checkpoint(tmp_path):
 
 # -- files ----------------------------------------------------------------------------------
 
-def test_write_atomic_replaces_a_link_not_its_target(tmp_path):
+def test_write_atomic_refuses_a_link_and_changes_nothing(tmp_path):
     target = tmp_path / "theirs.txt"
     target.write_text("keep")
     link = tmp_path / "out.txt"
     link.symlink_to(target)
-    files.write_atomic(link, b"new")
-    assert target.read_text() == "keep" and not link.is_symlink()
-    assert link.read_bytes() == b"new"
+    with pytest.raises(FileExistsError, match="out.txt: is a symbolic link"):
+        files.write_atomic(link, b"new")
+    assert target.read_text() == "keep" and link.is_symlink()
     files.write_atomic(tmp_path / "sub" / "t.txt", "text")
     assert (tmp_path / "sub" / "t.txt").read_text() == "text"
 

@@ -110,7 +110,7 @@ def test_files(fmt, tmp_path):
     assert [len(b[0]) for b in blocks] == [300, 300, 300, 100]
     np.testing.assert_allclose(np.concatenate([b[0] for b in blocks]), U, rtol=1e-15)
     np.testing.assert_allclose(np.concatenate([b[1] for b in blocks]), Y, rtol=1e-15)
-    with pytest.raises(ValueError, match="5 columns, but the stream's arrays need 6|expected|widths"):
+    with pytest.raises(ValueError, match="5 columns; the stream needs 6|expected|widths"):
         list(streams.from_file(path, [4, 2], names=["a", "b"]))
 
 

@@ -79,7 +79,7 @@ def test_three_shards_merge_into_the_single_machine_table(tmp_path, monkeypatch,
         yield U[:100], Y[:100]
         yield U[100:200], Y[100:200]
         raise KeyboardInterrupt
-    monkeypatch.setattr(sweep_runner.streams, "from_file", stream)
+    monkeypatch.setattr(sweep_runner, "open_stream", stream)
     monkeypatch.chdir(work)
     assert cli.main(["sweep", "mlp.toml", "--stream", "s.npy", *GRID, "-o", "many",
                      "--shard", "0/3"]) == 130

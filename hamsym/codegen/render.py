@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.resources
 import importlib.util
 import keyword
 import re
+import stat
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,9 @@ import jinja2
 from .. import __version__
 from .. import runtime
 from ..declare.expr import Add, add, scale
-from ..runtime.files import write_atomic  # noqa: F401 (the workbench writes through it too)
+from ..derive.underflow import underflow
+from ..errors import DeclarationError
+from ..runtime.files import not_a_link, write_atomic  # noqa: F401 (the workbench writes through it too)
 from .advance import lower_advance
 from .distributed import plan as distributed_plan
 from .forward import lower_forward
@@ -109,6 +112,9 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
+    why = underflow(system.hyper, dtype)
+    if why:
+        raise DeclarationError(f"network {system.net.name!r}, dtype {dtype}: {why}")
     split = threads_threshold(threads)
     code = lower_step(system, schedule, split)
     forward, outputs, forward_buffers = lower_forward(system, split)
@@ -234,37 +240,67 @@ def _is_generated_file(origin):
         return False
 
 
-def generate(system, path=None, **options):
+def generate(system, path=None, *, overwrite=False, **options):
     """Write the integrator module for `system` to `path` and return the path.
 
     The default path is generated/<network>_<hash>.py, named by the spec's hash.
     Rewrites the file only when its content would change (so Numba's cache stays
-    valid); a stale file is replaced, and a file that is not a hamsym module is
-    replaced with a warning. Options: scheme ('nonlocal', 'local' or 'partial' with
-    groups=[[state names], ...]), reset_neuron_costate, reset_weight_costate, dtype
-    ('float64' or 'float32'), threads ('auto', the default: the
-    row loops of layers of 2^20 weights or more run on all of Numba's threads; False:
-    one thread; True: every matrix loop is threaded; the results are the same bit for
-    bit).
+    valid); a stale module (another spec's) is replaced. A file that is not a hamsym
+    module, or a module edited since hamsym wrote it, is refused (FileExistsError)
+    unless overwrite=True; a symbolic link is always refused. The module is compiled
+    before it is written, so a file that does not compile is never left.
+
+    Options: scheme ('nonlocal', 'local' or 'partial' with groups=[[state names],
+    ...]), reset_neuron_costate, reset_weight_costate, dtype ('float64' or
+    'float32'), threads ('auto', the default: the row loops of layers of 2^20
+    weights or more run on all of Numba's threads; False: one thread; True: every
+    matrix loop is threaded; the results are the same bit for bit).
     """
     _check_options(options, "generate")
-    return _write(system, path, options)[0]
+    return _write(system, path, options, overwrite)[0]
 
 
-def _write(system, path, options):
+def _existing(path):
+    """The text of the file at path (None if there is none), refusing what hamsym must
+    not read or replace: a symbolic link, a folder, a FIFO or device."""
+    not_a_link(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        raise FileExistsError(f"{path}: exists and is not a regular file; choose another path")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ""                               # not text: certainly not a module of ours
+
+
+def _compiled(source, path, system):
+    """Refuse a module that Python cannot compile before it reaches the disk."""
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        raise RuntimeError(
+            f"the module generated for network {system.net.name!r} does not compile "
+            f"({err.msg}, line {err.lineno}: {(err.text or '').strip()!r}); nothing was "
+            "written. This is a bug of hamsym: please report it with the network") from None
+
+
+def _write(system, path, options, overwrite=False):
     """(path, source) of the module for system, written unless the file holds it already."""
     if path is not None:
         _check_path(path)                     # refused before any work
     source = render(system, **options)
     path = _check_path(default_path(system, source) if path is None else path)
-    try:
-        old = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        old = None
+    old = _existing(path)
     if old != source:
-        if old is not None and not is_hamsym_module(old):
-            warnings.warn(f"{path} is not a hamsym module (or was edited); replacing it",
-                          stacklevel=4)
+        if old is not None and not overwrite and not is_hamsym_module(old):
+            raise FileExistsError(
+                f"{path}: exists and is not a module hamsym generated (or was edited since); "
+                "refusing to replace it: move it, choose another path, or pass overwrite=True "
+                "(hamsym generate --overwrite)")
+        _compiled(source, path, system)
         write_atomic(path, source)
     write_runtime(path.parent)
     return path, source
@@ -289,33 +325,28 @@ def write_runtime(folder):
 
 
 def _import_runtime():
-    """The runtime under the name generated modules import it by, from hamsym's own
-    files (the same bytes as the copies beside the modules: the digest says so), so one
-    runtime serves every module loaded in this process."""
+    """hamsym's own runtime under the name generated modules import it by (the same bytes
+    as the copies beside the modules: the digest says so), so that in this process every
+    module runs on hamsym.runtime itself: one set of classes, one Numba cache."""
     if runtime.NAME not in sys.modules:
-        init = Path(runtime.FOLDER) / "__init__.py"
-        spec = importlib.util.spec_from_file_location(
-            runtime.NAME, init, submodule_search_locations=[runtime.FOLDER])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[runtime.NAME] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[runtime.NAME]
-            raise
+        importlib.import_module("hamsym.runtime.module")
+        for name, module in list(sys.modules.items()):
+            if name == "hamsym.runtime" or name.startswith("hamsym.runtime."):
+                sys.modules.setdefault(runtime.NAME + name[len("hamsym.runtime"):], module)
 
 
-def load(system, path=None, **options):
+def load(system, path=None, *, overwrite=False, **options):
     """Generate (if stale) and import the integrator module; returns the module.
 
-    The default path carries the spec's hash (see `generate`). The module is
+    The default path carries the spec's hash; a file that is not a hamsym module is
+    refused unless overwrite=True (see `generate`). The module is
     imported under its file's name, as `import <name>` would import it: Numba's
     cache records that name, so the cache then serves a plain import of the same
     file too. load checks that the module it imported is the one it wrote: if
     another process wrote a different spec to the same path meanwhile, it raises.
     """
     _check_options(options, "load")
-    path, source = _write(system, path, options)
+    path, source = _write(system, path, options, overwrite)
     want = spec_hash(source)
     path = Path(path).resolve()
     name = path.stem

@@ -7,16 +7,22 @@ printed as ``I``, ``2*A`` as ``(2).dot(A)``) never apply. Integers print as floa
 
 from __future__ import annotations
 
-import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import DeclarationError
 
 
 class _Printer(PythonCodePrinter):
-    def __init__(self, own=False):
+    def __init__(self, own=False, names=None):
         super().__init__({"fully_qualified_modules": True, "standard": "python3"})
-        self.own = own
+        self.own, self.names = own, names or {}
+
+    def _print_Symbol(self, expr):
+        # symbols are printed as their code names; replacing them in the expression
+        # instead would rebuild it, and SymPy re-evaluates every function it rebuilds
+        if expr in self.names:
+            return self.names[expr]
+        return super()._print_Symbol(expr)
 
     def _print_tanh(self, expr):
         # the generated module's _tanh vectorises (codegen/vector_math.py); libm's does not
@@ -57,8 +63,7 @@ def scalar_code(expr, subs, what, own=False):
     names the activation in the error raised when a function has no Python form.
     With own, functions the generated module defines itself (_tanh) replace libm's.
     """
-    expr = expr.xreplace({s: sympy.Symbol(name) for s, name in subs.items()})
-    printer = _Printer(own)
+    printer = _Printer(own, subs)
     try:
         code = printer.doprint(expr)
     except Exception as err:  # SymPy's printer raises bare exceptions for unknown functions

@@ -79,6 +79,22 @@ cos = Activation("cos", sympy.cos(t), latex="\\cos")
 BUILTIN = {a.name: a for a in (tanh, sigmoid, relu, softplus, identity, sin, cos)}
 
 _NOT_A_DERIVATIVE = (sympy.Derivative, sympy.Subs, sympy.DiracDelta)
+MAX_NODES = 400          # nodes of a custom activation's formula (softsign has 7, swish 10)
+MAX_DEPTH = 40           # and its nesting
+
+
+def _bounded_size(expr, name, limit):
+    """Refuse a formula too large or deep for SymPy to differentiate and probe in seconds."""
+    nodes, depth, stack = 0, 0, [(expr, 1)]
+    while stack:
+        e, level = stack.pop()
+        nodes, depth = nodes + 1, max(depth, level)
+        if nodes > limit or depth > MAX_DEPTH:
+            raise DeclarationError(
+                f"activation {name}: the formula has more than "
+                + (f"{limit} nodes" if nodes > limit else f"{MAX_DEPTH} levels of nesting")
+                + "; an activation is a small function of one variable")
+        stack.extend((a, level + 1) for a in e.args)
 
 
 def activation(fn, name=None):
@@ -105,17 +121,22 @@ def activation(fn, name=None):
     if expr.free_symbols - {t}:
         raise DeclarationError(f"activation {name}: {expr} depends on "
                                f"{sorted(map(str, expr.free_symbols - {t}))}, not only on its argument")
+    from .safe_form import Budget, safe_form
+    budget = Budget(name)
+    _bounded_size(expr, name, MAX_NODES)          # before SymPy differentiates it
     d = sympy.diff(expr, t)
+    _bounded_size(d, name + "'", 8 * MAX_NODES)
+    budget.check("differentiation")
     undefined = d.atoms(sympy.core.function.AppliedUndef)
     if d.has(*_NOT_A_DERIVATIVE) or d.has(sympy.zoo, sympy.nan) or undefined:
         raise DeclarationError(f"activation {name} = {expr} is not differentiable: "
                                f"SymPy gives d/dt = {d}")
     from ..codegen.scalar import scalar_code
-    from .safe_form import safe_form
 
     def code(e):                                # fails now, not at generation time
         return scalar_code(e, {t: "t"}, name)
-    stable, d_stable = safe_form(expr, t, name, code), safe_form(d, t, name + "'", code)
+    stable = safe_form(expr, t, name, code, budget)
+    d_stable = safe_form(d, t, name + "'", code, budget)
     return Activation(name, expr, latex=f"\\operatorname{{{name}}}", derivative=d,
                       stable=None if stable is expr else stable,
                       derivative_stable=None if d_stable is d else d_stable)

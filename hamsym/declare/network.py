@@ -2,7 +2,8 @@
 instantaneous neurons, named constants, and the loss.
 
 Every name ends up in generated code, so it is checked here: a valid Python
-identifier, not a keyword, not reserved by hamsym, not declared twice.
+identifier, not a keyword, not reserved by hamsym, not declared twice. Python reads
+identifiers folded by NFKC (full-width `Ｗ１` is `W1`), so names are compared folded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import builtins
 import keyword
 import math
 import numbers
+import unicodedata
 
 from .expr import DeclarationError, ShapeError, Var, as_expr, shape_str
 from .reductions import CrossEntropy
@@ -33,6 +35,15 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "Ensemble", "DivergenceWarning", "STRUCTURE", "RUNTIME", "RUNTIME_DIGEST", "FORWARD_ARGS",
     "ADVANCE", "SCALARS", "BOUND", "ENSEMBLE_ROLES", "DISTRIBUTED_REASON", "CheckpointError",
     "rank_loop"}
+#: keyword arguments of the generated module's public classes (Integrator, Ensemble,
+#: Recorder, DistributedIntegrator): inputs and targets become parameters of run() next to
+#: record=, every=, progress=, and params are passed by name next to seed=, dtype=, ...
+#: tests/test_module_paths.py checks that every such keyword of a rendered module is here
+RUNTIME_KEYWORDS = frozenset({
+    "K", "check_finite", "chunk", "costates", "dtype", "every", "keep_states", "last",
+    "on_chunk", "progress", "ranks", "recent", "record", "samples", "seed", "seeds", "states",
+    "steps", "timeout", "weights", "window"})
+_RESERVED |= RUNTIME_KEYWORDS
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}
 # patterns of generated identifiers: kernels emit_<unit>, update_<unit>, streams <input>_stream;
 # '__' separates the parts of generated names (unit names join state names with it)
@@ -40,15 +51,27 @@ _RESERVED_PREFIXES = ("_", "p_", "dH_d", "emit_", "update_", "advance_")
 _RESERVED_SUFFIXES = ("_stream",)
 
 
+def folded(name):
+    """The identifier Python reads for name (NFKC: full-width `Ｗ１` is `W1`)."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def _check_name(name, what):
     if not isinstance(name, str) or not name.isidentifier():
         raise DeclarationError(f"{what} name {name!r} is not a valid Python identifier")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise DeclarationError(f"{what} name {name!r} is a Python keyword")
-    if name in _RESERVED:
-        raise DeclarationError(f"{what} name {name!r} is reserved by hamsym "
+    python = folded(name)
+    as_read = "" if python == name else f" (Python reads it as {python!r})"
+    if keyword.iskeyword(python) or keyword.issoftkeyword(python):
+        raise DeclarationError(f"{what} name {name!r} is a Python keyword{as_read}")
+    if python in RUNTIME_KEYWORDS:
+        raise DeclarationError(f"{what} name {name!r}{as_read} is a keyword argument of the "
+                               "generated module's Integrator or Ensemble "
+                               f"({', '.join(sorted(RUNTIME_KEYWORDS))}): choose another name")
+    if python in _RESERVED:
+        raise DeclarationError(f"{what} name {name!r} is reserved by hamsym{as_read} "
                                "(a hyperparameter, a builtin or a name of the generated module)")
-    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES) or "__" in name:
+    if python.startswith(_RESERVED_PREFIXES) or python.endswith(_RESERVED_SUFFIXES) or \
+            "__" in python:
         raise DeclarationError(
             f"{what} name {name!r} is kept for generated code: declared names may not start "
             f"with {', '.join(map(repr, _RESERVED_PREFIXES))}, end with '_stream' or contain '__'")
@@ -95,6 +118,11 @@ class Network:
         if name in self.vars:
             raise DeclarationError(f"{kind} {name!r}: the name is already declared as "
                                    f"{self.vars[name].kind} {name!r}")
+        same = [v for v in self.vars.values() if folded(v.name) == folded(name)]
+        if same:
+            raise DeclarationError(f"{kind} {name!r} and {same[0].kind} {same[0].name!r} are one "
+                                   f"Python identifier, {folded(name)!r} (Python folds names by "
+                                   "NFKC): choose another name")
         var = Var(name, shape, kind)
         self.vars[name] = var
         return var

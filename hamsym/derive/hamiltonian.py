@@ -24,6 +24,7 @@ from ..declare.expr import Const, DeclarationError, Var, Zero, add, inner, neg, 
 from ..declare.network import HYPER
 from ..declare.reductions import sum_squares
 from .system import Equation, System
+from .underflow import underflow
 
 DEFAULTS = dict(gamma=1.0, beta=1.0, theta=0.1, theta_neurons=None, flip=-1.0, delta=0.1)
 
@@ -55,6 +56,9 @@ def _hyper_values(net, values):
         raise DeclarationError(f"derive({net.name}): flip must be -1 (HL) or +1, got {out['flip']}")
     if out["delta"] <= 0:
         raise DeclarationError(f"derive({net.name}): delta must be positive, got {out['delta']}")
+    why = underflow(out)
+    if why:
+        raise DeclarationError(f"derive({net.name}): {why}")
     if out["beta"] < 0:
         warnings.warn(f"derive({net.name}): beta={out['beta']} < 0 moves the weights up the "
                       "gradient", stacklevel=3)

@@ -2,8 +2,8 @@
 
 A file is written to a temporary name in its folder and renamed over the old one, so a
 reader sees the old file or the new one, never a part, and a full disk leaves the old
-file as it was. Renaming replaces a symbolic link at the path instead of writing through
-it to its target.
+file as it was. A path that is a symbolic link is refused: writing would replace the
+link, or, done in place, change the file it points to, neither of which hamsym made.
 """
 
 import glob
@@ -18,7 +18,7 @@ def write_atomic(path, text):
     content goes to an unnamed file first (O_TMPFILE), so a process killed while writing
     leaves nothing behind; where that is not available, a named temporary file, which a
     later write removes once the process that made it is gone."""
-    path = Path(path)
+    path = not_a_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -34,6 +34,14 @@ def write_atomic(path, text):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def not_a_link(path):
+    """path, unless it is a symbolic link (FileExistsError naming it)."""
+    if Path(path).is_symlink():
+        raise FileExistsError(f"{path}: is a symbolic link; hamsym never writes through one "
+                              "nor replaces it: give the path of a regular file")
     return path
 
 

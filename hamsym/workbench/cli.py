@@ -14,10 +14,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 from ..declare.expr import DeclarationError
+from ..errors import InputError
+from .spec import MAX_SEED
+from .stream_files import MAX_CHUNK, ON_BAD_ROW
+
+#: exit codes of the command (docs/workbench.md)
+OK, FAILED, BAD_INPUT, MISSING, INTERRUPTED = 0, 1, 2, 3, 130
+MAX_COUNT = 2 ** 53            # steps, every, window: far beyond any run, still exact
 
 
 def _spec(path):
@@ -33,17 +42,18 @@ def cmd_derive(args):
 
 def cmd_generate(args):
     spec = _spec(args.spec)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.output)            # made when the module is written, not before
     options = {"scheme": args.scheme} if args.scheme else {}
-    path = spec.generate(out / f"{spec.network.name}.py", **options)
+    path = spec.generate(out / f"{spec.network.name}.py", overwrite=args.overwrite, **options)
     print(path)
     return 0
 
 
 def cmd_check(args):
     from .check import check_spec
+    from .runner import overrides
     spec = _spec(args.spec)
+    spec.hyper.update(overrides(spec, args.set))
     try:
         results = check_spec(spec, schemes=[args.scheme] if args.scheme else None, seed=args.seed)
     except ImportError as err:
@@ -76,53 +86,116 @@ def cmd_sweep_merge(args):
     return merge_shards(args)
 
 
+def count(low=1, high=MAX_COUNT):
+    """An argparse type: an integer from low to high (the message names the bounds)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, "
+                                             f"got {value}")
+        return value
+    return parse
+
+
+def tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def add_set(p):
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a "
+                   "hyperparameter or param, e.g. --set beta=0.5 (repeat for more); on "
+                   "--resume, over the checkpoint's values")
+
+
+def add_on_bad_row(p):
+    p.add_argument("--on-bad-row", choices=ON_BAD_ROW, default="stop",
+                   help="a stream row holding NaN or inf: stop there (exit 2, naming the file "
+                        "and row; the default) or skip it (counted in the summary)")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Spec files: docs/workbench.md; examples in examples/specs/.")
+                                epilog="Spec files: docs/workbench.md; examples in examples/specs/. "
+                                       "Exit codes: 0 done, 1 failed (a check, a divergence, a "
+                                       "bug), 2 bad input, 3 a missing extra, 130 Ctrl-C.")
+    p.add_argument("--debug", action="store_true",
+                   help="show Python's traceback of an error instead of one message")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's default must not undo `hamsym --debug run ...`
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show Python's traceback of an error instead of one message")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("derive", help="print the Hamiltonian and Hamilton's equations")
+    d = sub.add_parser("derive", parents=[common],
+                       help="print the Hamiltonian and Hamilton's equations")
     d.add_argument("spec", help="the network's TOML spec file")
     d.add_argument("--latex", action="store_true", help="LaTeX source instead of text")
     d.set_defaults(func=cmd_derive)
 
-    g = sub.add_parser("generate", help="write the integrator module; prints its path")
+    g = sub.add_parser("generate", parents=[common],
+                       help="write the integrator module; prints its path")
     g.add_argument("spec")
     g.add_argument("-o", "--output", default="generated", help="folder (default: generated)")
     g.add_argument("--scheme", choices=("local", "nonlocal", "partial"),
                    help="override the spec's [module] scheme")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a file at the module's path that is not a hamsym module "
+                        "(refused otherwise)")
     g.set_defaults(func=cmd_generate)
 
-    c = sub.add_parser("check", help="one step of the generated module against PyTorch autograd")
+    c = sub.add_parser("check", parents=[common],
+                       help="one step of the generated module against PyTorch autograd")
     c.add_argument("spec")
     c.add_argument("--scheme", choices=("local", "nonlocal", "partial"),
                    help="default: the spec's scheme ('partial' uses the spec's groups)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--tolerance", type=float, default=1e-10)
+    c.add_argument("--seed", type=count(0, MAX_SEED), default=0)
+    c.add_argument("--tolerance", type=tolerance, default=1e-10)
+    add_set(c)
     c.set_defaults(func=cmd_check)
 
-    r = sub.add_parser("run", help="learn from a stream file; writes losses and a checkpoint")
+    r = sub.add_parser("run", parents=[common],
+                       help="learn from a stream file; writes losses and a checkpoint")
     r.add_argument("spec")
     r.add_argument("--stream", required=True,
                    help=".npy/.npz/.csv; columns are the inputs then the targets, in "
                         "declaration order (a .npz may name arrays after them instead)")
     r.add_argument("-o", "--output", default="run", help="folder for the module, losses and "
                    "checkpoint (default: run)")
-    r.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint")
-    r.add_argument("--chunk", type=int, default=4096, help="samples per compiled call")
-    r.add_argument("--steps", type=int, help="stop after this many samples")
+    r.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint: on the "
+                   "stream it learned, after the last sample it consumed (its run.json says "
+                   "which); another stream from its first row")
+    r.add_argument("--skip", type=count(0), metavar="N", help="skip the stream's first N "
+                   "samples (instead of what --resume would skip)")
+    r.add_argument("--checkpoint-every", type=count(), metavar="N", help="also write the "
+                   "checkpoint, losses, record and run.json every N steps")
+    r.add_argument("--overwrite", action="store_true", help="replace the run that -o holds")
+    add_set(r)
+    r.add_argument("--chunk", type=count(1, MAX_CHUNK), default=4096,
+                   help="samples per compiled call")
+    r.add_argument("--steps", type=count(), help="stop after this many samples")
     r.add_argument("--record", metavar="KEYS", help="comma-separated keys to record into "
                    "record.npz, e.g. loss,o,h1,'|W1|' (the loss, outputs, states, weights, "
                    "weight norms; an unknown key lists the valid ones)")
-    r.add_argument("--every", type=int, metavar="N", help="record every N steps (default 1)")
+    r.add_argument("--every", type=count(), metavar="N", help="record every N steps (default 1)")
+    add_on_bad_row(r)
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
     stream_options(r)
     r.set_defaults(func=cmd_run)
 
-    w = sub.add_parser("sweep", help="a grid of hyperparameters and seeds on one stream file, "
+    w = sub.add_parser("sweep", parents=[common],
+                       help="a grid of hyperparameters and seeds on one stream file, "
                        "as one ensemble; writes a table, curves and the ensemble")
     w.add_argument("spec")
     w.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv")
@@ -133,13 +206,16 @@ def parser():
                    "0-4 (default: the spec's [init] seed, else 0)")
     w.add_argument("-o", "--output", default="sweep", help="folder for the module, sweep.csv, "
                    "curves.npy and ensemble.npz (default: sweep)")
-    w.add_argument("--window", type=int, default=1000,
+    w.add_argument("--window", type=count(), default=1000,
                    help="final_loss is the mean over the last WINDOW steps (default 1000)")
-    w.add_argument("--chunk", type=int, default=4096, help="samples per compiled call")
-    w.add_argument("--steps", type=int, help="stop after this many samples")
+    w.add_argument("--chunk", type=count(1, MAX_CHUNK), default=4096,
+                   help="samples per compiled call")
+    w.add_argument("--steps", type=count(), help="stop after this many samples")
+    add_on_bad_row(w)
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "
                         "terminal")
+    add_set(w)
     w.add_argument("--shard", metavar="I/N", help="run only shard I of N (0 <= I < N) of the "
                    "grid's rows, into OUTPUT/shard-I-of-N/, for cluster array jobs; "
                    "hamsym sweep-merge OUTPUT joins the shards")
@@ -170,15 +246,59 @@ def stream_options(p):
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    """Run the command; returns its exit code. No Python traceback reaches the user
+    (unless --debug): every error is one message naming what is at fault."""
     try:
+        args = parser().parse_args(argv)
+    except SystemExit as stop:      # --help, or a usage error argparse has printed
+        return stop.code if isinstance(stop.code, int) else BAD_INPUT
+    if args.debug:
         return args.func(args)
-    except DeclarationError as err:          # SpecError included: names file, key, column
-        print(f"hamsym {args.command}: {err}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as err:
-        print(f"hamsym {args.command}: {err}", file=sys.stderr)
-        return 2
+    name = f"hamsym {args.command}"
+    with _one_line_warnings(name):
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            return _say(name, "interrupted (Ctrl-C)", INTERRUPTED)
+        except (InputError, DeclarationError, ValueError) as err:
+            return _say(name, err, BAD_INPUT)    # SpecError included: names file, key, column
+        except OSError as err:
+            return _say(name, _os_message(err), BAD_INPUT)
+        except ImportError as err:
+            return _say(name, err, MISSING)
+        except MemoryError:
+            return _say(name, "out of memory", FAILED)
+        except ArithmeticError as err:           # a learner's DivergenceError
+            return _say(name, err, FAILED)
+        except Exception as err:
+            return _say(name, f"internal error, {type(err).__name__}: {err} (a bug of hamsym; "
+                        "`hamsym --debug ...` shows where)", FAILED)
+
+
+def _say(name, message, code):
+    print(f"{name}: {message}", file=sys.stderr)
+    return code
+
+
+def _os_message(err):
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(name):
+    """Warnings as one line each, without the source line Python prints under them, and
+    each message once (a spec's hyperparameters are checked when read and when derived)."""
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"{name}: warning: {message}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":      # pragma: no cover

@@ -39,7 +39,6 @@ import ast
 import math
 import numbers
 import tomllib
-from pathlib import Path
 from dataclasses import dataclass, field
 
 import sympy
@@ -47,7 +46,8 @@ import sympy
 from ..declare import activations as _act
 from ..declare import reductions as _red
 from ..declare.expr import DeclarationError
-from ..declare.network import HYPER, Network
+from ..declare.network import HYPER, Network, folded
+from .files import regular_file
 from .stream_spec import StreamSpec, read_table
 
 #: limits on expression strings (far above any real network; they bound the work)
@@ -56,6 +56,8 @@ MAX_DEPTH = 64
 MAX_EXPONENT = 8
 MAX_CONSTANT = 1e15
 MAX_NODES = 5000        # nodes of the expression written out as a tree (x ** 8 is 8 x's)
+MAX_FILE = 1 << 20      # bytes of a spec file
+MAX_SEED = 2 ** 63 - 1  # seeds are stored as int64 in checkpoints
 
 _TABLES = ("inputs", "targets", "weights", "states", "params", "activations", "instants",
            "dynamics", "hyper", "module", "init", "stream")
@@ -114,7 +116,11 @@ class _Builder:
     activations (a subclass) and the PyTorch reference of `hamsym.workbench.check`."""
 
     def __init__(self, where, text, names, functions):
-        self.where, self.text, self.names, self.functions = where, text, names, functions
+        # the parser hands over identifiers folded by NFKC (as Python reads them)
+        self.where, self.text = where, text
+        self.names = {**{folded(k): v for k, v in names.items()}, **names}
+        self.functions = {**{folded(k): v for k, v in functions.items()}, **functions}
+        self.declared, self.known = list(names), list(functions)
         self.size = {}          # id(ast node) -> nodes of its value written out as a tree
 
     def fail(self, node, message):
@@ -170,7 +176,7 @@ class _Builder:
                 return self.names[n.id]
             if n.id in self.functions:
                 self.fail(n, f"`{n.id}` is a function: call it, e.g. {n.id}(...)")
-            self.fail(n, f"unknown name `{n.id}`; declared: {', '.join(self.names) or 'none'}")
+            self.fail(n, f"unknown name `{n.id}`; declared: {', '.join(self.declared) or 'none'}")
         if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
             v = sub(n.operand)
             return -v if isinstance(n.op, ast.USub) else v
@@ -253,7 +259,7 @@ class _Builder:
             self.fail(n, "only calls of known functions by name are allowed, e.g. tanh(x)")
         name = n.func.id
         if name not in self.functions:
-            self.fail(n, f"unknown function `{name}`; known: {', '.join(self.functions)}")
+            self.fail(n, f"unknown function `{name}`; known: {', '.join(self.known)}")
         if n.keywords:
             self.fail(n, f"{name}(...): keyword arguments are not allowed")
         if any(isinstance(a, ast.Starred) for a in n.args):
@@ -314,11 +320,16 @@ def parse_activation(text, *, where="activation"):
 
 def load_spec(path):
     """Read a spec file: a `Spec` (network, hyper, module, init)."""
-    path = Path(path)
+    path = regular_file(path, "spec file", SpecError, max_bytes=MAX_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()[:MAX_FILE + 1]
     except OSError as err:
-        raise SpecError(f"{path}: cannot read the spec file: {err.strerror or err}") from None
+        raise SpecError(f"spec file {path}: cannot read it: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise SpecError(f"{path}, line {line}: not UTF-8 text") from None
     return loads_spec(text, source=str(path))
 
 
@@ -328,6 +339,8 @@ def loads_spec(text, *, source="<spec>"):
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{source}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: arrays or tables nested too deeply to read") from None
     return _Reader(doc, source).read()
 
 
@@ -451,8 +464,10 @@ class _Reader:
         out = {}
         for key, value in table.items():
             if key == "seed":
-                if not isinstance(value, int) or isinstance(value, bool):
-                    self.fail("[init] seed", f"expected an integer, got {value!r}")
+                if not isinstance(value, int) or isinstance(value, bool) or \
+                        not 0 <= value <= MAX_SEED:
+                    self.fail("[init] seed", f"expected an integer from 0 to 2**63 - 1, "
+                              f"got {value!r}")
                 out["seed"] = value
             elif key in ("weights", "states"):
                 if not isinstance(value, dict):

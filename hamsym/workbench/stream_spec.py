@@ -78,13 +78,20 @@ class StreamSpec:
                             f"--{'' if v else 'no-'}standardize" for k, v in given.items())
         return replace(self, **given, origin=f"{self.origin} with {options}")
 
-    def blocks(self, path, module, chunk=4096):
+    def blocks(self, path, module, chunk=4096, on_bad_row="stop"):
         """Blocks of the stream file as tuples of arrays, one per input and target of
-        `module` (declaration order), laid out as this spec says."""
+        `module` (declaration order), laid out as this spec says. on_bad_row: what a row
+        holding NaN or inf does (streams.from_file); lagged windows share rows, so there
+        a bad row always stops the stream."""
         names = list(module.INPUTS) + list(module.TARGETS)
         sizes = [int(np.prod(s)) for s in {**module.INPUTS, **module.TARGETS}.values()]
         if not self.windows:
-            return streams.from_file(path, sizes, chunk=chunk, names=names)
+            return streams.from_file(path, sizes, chunk=chunk, names=names,
+                                     on_bad_row=on_bad_row)
+        if on_bad_row != "stop":
+            raise ValueError(f"--on-bad-row {on_bad_row}: a lagged stream's windows share "
+                             "rows, so a bad row cannot be skipped alone; clean the file or "
+                             "use --on-bad-row stop")
         cols_in, cols_out = self._columns(path)
         n_in = sum(sizes[:len(module.INPUTS)])
         n_out = sum(sizes[len(module.INPUTS):])

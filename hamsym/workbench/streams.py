@@ -16,12 +16,12 @@ tuples (``samples``: what ``Integrator.run_stream`` takes). Time is sampled ever
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 
 from .lags import lagged  # noqa: F401  (time series: inputs from a series' last values)
 from .welford import Standardizer, standardize  # noqa: F401  (online standardisation)
+from .stream_files import FileStream, from_file, split  # noqa: F401  (files: their own module)
 
 # -- signals of time ------------------------------------------------------------------------------
 
@@ -143,69 +143,6 @@ def from_arrays(*arrays, chunk=4096):
         raise ValueError(f"streams of different lengths: {[len(a) for a in arrays]}")
     for start in range(0, length, chunk):
         yield tuple(np.asarray(a[start:start + chunk], dtype=float) for a in arrays)
-
-
-def split(table, sizes):
-    """Columns of a (T, sum(sizes)) block as a tuple of (T, size) arrays."""
-    edges = np.cumsum([0] + list(sizes))
-    if table.shape[1] != edges[-1]:
-        raise ValueError(f"{table.shape[1]} columns, but the stream's arrays need {edges[-1]} "
-                         f"({' + '.join(map(str, sizes))})")
-    return tuple(table[:, a:b] for a, b in zip(edges, edges[1:]))
-
-
-def from_file(path, sizes, *, chunk=4096, names=None):
-    """Blocks of a stream stored in a file, read a chunk at a time.
-
-    sizes: the widths of the arrays one step takes, e.g. [4, 2] for u (4) and y (2);
-    .npy (one (T, sum(sizes)) table, memory-mapped) and .csv (the same table, read
-    line by line; a header line is skipped) are split by columns. A .npz holds one
-    array per name (names=["u", "y"]) or the table as its only array.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        table = np.load(path, mmap_mode="r")
-        yield from (split(_as_table(block), sizes) for (block,) in from_arrays(table, chunk=chunk))
-    elif suffix == ".npz":
-        with np.load(path) as archive:
-            if names and all(n in archive.files for n in names):
-                arrays = [archive[n] for n in names]
-                widths = [int(np.prod(a.shape[1:])) for a in arrays]
-                if widths != list(sizes):
-                    raise ValueError(f"{path}: arrays {names} have widths {widths}, "
-                                     f"the stream needs {list(sizes)}")
-                yield from from_arrays(*[a.reshape(len(a), -1) for a in arrays], chunk=chunk)
-            elif len(archive.files) == 1:
-                table = archive[archive.files[0]]
-                yield from (split(_as_table(b), sizes) for (b,) in from_arrays(table, chunk=chunk))
-            else:
-                raise ValueError(f"{path}: arrays {archive.files}; expected {names} or one table")
-    elif suffix == ".csv":
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
-            rows = [] if _is_header(first) else [first]
-            while True:
-                rows += list(itertools.islice(fh, chunk - len(rows)))
-                if not rows:
-                    return
-                block = np.loadtxt(rows, delimiter=",", ndmin=2)
-                yield split(block, sizes)
-                rows = []
-    else:
-        raise ValueError(f"{path}: unknown stream format {suffix!r}; use .npy, .npz or .csv")
-
-
-def _as_table(block):
-    return block.reshape(len(block), -1)
-
-
-def _is_header(line):
-    try:
-        [float(x) for x in line.split(",")]
-        return False
-    except ValueError:
-        return True
 
 
 def _tuple(block):

@@ -15,32 +15,54 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import streams
-from ..runtime.progress import progress_bar
 from ..codegen.render import write_atomic
+from ..declare.network import HYPERPARAMETERS
+from ..derive.hamiltonian import DEFAULTS
+from ..derive.underflow import underflow
+from ..errors import InputError
+from ..runtime.progress import progress_bar
 from .run_scaling import SIDECAR, RunScaling
-from .runner import _length, _limit, stream_layout
+from .runner import _length, _limit, open_stream, overrides, stream_layout
 from .shards import MANIFEST, StreamDigest, best_row, file_sha256, folder, merge, \
     parse_shard, shard_rows, write_manifest
-from .spec import initial, load_spec
+from .spec import MAX_SEED, initial, load_spec
 from .sweeps import grid_ensemble, grid_size, tabulate
 
 TABLE = "sweep.csv"
 CURVES = "curves.npy"
 ENSEMBLE = "ensemble.npz"
+MAX_LEARNERS = 10_000          # a grid beyond this is a typo, not a sweep
 
 
 def sweep_spec(args):
     spec = load_spec(args.spec)
     layout = stream_layout(spec, args)
-    grid = dict(_grid_value(text) for text in args.grid)
+    grid = _grid(args.grid)
+    fixed = overrides(spec, getattr(args, "set", None))
+    both = sorted(set(fixed) & set(grid))
+    if both:
+        raise InputError(f"--set {both[0]} and --grid {both[0]}: give it once")
     if args.window < 1:
-        raise ValueError(f"--window {args.window}: must be at least 1")
+        raise InputError(f"--window {args.window}: must be at least 1")
+    known = list(HYPERPARAMETERS) + list(spec.network.defaults)
+    unknown = [name for name in grid if name not in known]
+    if unknown:
+        raise InputError(f"--grid {unknown[0]}: not a hyperparameter or param of "
+                         f"{spec.network.name}; those are {known}")
+    seeds = _seeds(args.seeds) if args.seeds else None
+    learners = math.prod(len(v) for v in grid.values()) * len(seeds or [0])
+    if learners > MAX_LEARNERS:
+        raise InputError(f"--grid and --seeds ask for {learners} learners; at most "
+                         f"{MAX_LEARNERS} run as one ensemble")
+    _check_underflow(spec, grid)
+    stream = open_stream(spec, args, layout)   # checked before anything is written
     out = Path(args.output)
     shard = part = None
     if getattr(args, "shard", None) is not None:   # one slice of the grid's rows, own folder
@@ -50,15 +72,12 @@ def sweep_spec(args):
         out = folder(out, *shard)
     out.mkdir(parents=True, exist_ok=True)
     module = spec.load(out / f"{spec.network.name}.py")
-    unknown = [name for name in grid if name not in module.HYPER and name not in module.PARAMS]
-    if unknown:
-        raise ValueError(f"--grid {unknown[0]}: not a hyperparameter or param of "
-                         f"{spec.network.name}; those are {list(module.HYPER) + list(module.PARAMS)}")
     init = initial(spec, module)
-    seeds = _seeds(args.seeds) if args.seeds else [init.get("seed", 0)]
+    seeds = seeds or [init.get("seed", 0)]
     init.pop("seed", None)
+    init.update(fixed)
     ensemble, columns = grid_ensemble(module, grid, seeds, init, part=part, recent=args.window)
-    blocks = layout.blocks(args.stream, module, chunk=args.chunk)
+    blocks = stream
     if args.steps is not None:
         blocks = _limit(blocks, args.steps)
     digest = StreamDigest()
@@ -118,6 +137,9 @@ def sweep_spec(args):
              f"{shard[0]}/{shard[1]})"
              if shard else "") + f", {rows} rows of the stream"
           + (" (interrupted by Ctrl-C: what was done is written)" if interrupted else ""))
+    if getattr(stream, "skipped", 0):
+        print(f"skipped {stream.skipped} rows of {args.stream} holding NaN or inf "
+              "(--on-bad-row skip)")
     if not ensemble.diverged.all() and rows:
         best = int(np.nanargmin(table["final_loss"]))
         print("best: " + ", ".join(f"{name} = {table[name][best]:g}" for name in
@@ -145,16 +167,43 @@ def merge_shards(args):
     return 0
 
 
+def _grid(texts):
+    """The --grid options as {name: values}; a name given twice is refused (the first
+    would be dropped without a word)."""
+    grid = {}
+    for text in texts:
+        name, values = _grid_value(text)
+        if name in grid:
+            raise InputError(f"--grid {name}: given twice; give all its values in one "
+                             f"--grid {name}=V1,V2,...")
+        grid[name] = values
+    return grid
+
+
+def _check_underflow(spec, grid):
+    """Refuse grid values with which a learner's updates underflow (see derive.underflow)."""
+    base = {**DEFAULTS, **spec.hyper}
+    dtype = spec.module.get("dtype", "float64")
+    for values in itertools.product(*(grid.get(k, [base[k]]) for k in ("delta", "beta", "gamma"))):
+        why = underflow(dict(zip(("delta", "beta", "gamma"), values)), dtype)
+        if why:
+            raise InputError(f"--grid: {why}")
+
+
 def _grid_value(text):
     """"beta=0.1,0.3,1" -> ("beta", [0.1, 0.3, 1.0])."""
     name, sep, values = text.partition("=")
     try:
         if not (sep and name.strip() and values.strip()):
             raise ValueError
-        return name.strip(), [float(v) for v in values.split(",")]
+        numbers = [float(v) for v in values.split(",")]
     except ValueError:
-        raise ValueError(f"--grid {text!r}: expected NAME=VALUE,VALUE,..., "
+        raise InputError(f"--grid {text!r}: expected NAME=VALUE,VALUE,..., "
                          "e.g. --grid beta=0.1,0.3") from None
+    bad = [v for v in numbers if not math.isfinite(v)]
+    if bad:
+        raise InputError(f"--grid {name.strip()}: {bad[0]} is not a finite number")
+    return name.strip(), numbers
 
 
 def _seeds(text):
@@ -162,13 +211,24 @@ def _seeds(text):
     try:
         if "-" in text.strip("-"):
             first, last = (int(v) for v in text.split("-"))
+            if not 0 <= first <= last:
+                raise InputError(f"--seeds {text!r}: a range runs from a seed >= 0 up to a "
+                                 "larger one, e.g. 0-4")
+            if last - first >= MAX_LEARNERS:
+                raise InputError(f"--seeds {text!r}: {last - first + 1} seeds; at most "
+                                 f"{MAX_LEARNERS} learners run as one ensemble")
             seeds = list(range(first, last + 1))
         else:
             seeds = [int(v) for v in text.split(",")]
+    except InputError:
+        raise
     except ValueError:
-        raise ValueError(f"--seeds {text!r}: expected a list 0,1,2 or a range 0-4") from None
+        raise InputError(f"--seeds {text!r}: expected a list 0,1,2 or a range 0-4") from None
     if not seeds:
-        raise ValueError(f"--seeds {text!r}: no seed")
+        raise InputError(f"--seeds {text!r}: no seed")
+    bad = [v for v in seeds if not 0 <= v <= MAX_SEED]
+    if bad:
+        raise InputError(f"--seeds {text!r}: seed {bad[0]} is not from 0 to 2**63 - 1")
     return seeds
 
 

@@ -156,16 +156,10 @@ class Integrator:
         the loss before the update."""
         if self._edition != Fixed.edition:      # first step, or an array or value was set
             self._bind()
-        if self._t.data:
-            try:        # Numba's dispatch checks the sample's type, dtype and layout
-                loss = self._stepper(self._table, *sample)
-            except (TypeError, ValueError):
-                loss = self._refused(*sample)
-        else:
-            if sample:
-                raise TypeError(f"this network reads no data; step() takes no arrays, "
-                                f"got {len(sample)}")
-            loss = self._stepper(self._table, self._like)
+        try:            # Numba's dispatch checks the sample's type, dtype and layout
+            loss = self._stepper(self._table, *sample)
+        except (TypeError, ValueError):
+            loss = self._refused(*sample)
         self.step_count += 1
         if loss - loss and self.check_finite:   # nan, so true, unless the loss is finite
             raise interrupt.DivergenceError(self.step_count - 1, 0, np.array([loss]))
@@ -185,6 +179,11 @@ class Integrator:
 
     def _checked(self, table, *sample):
         data = self._t.data
+        if not data:                            # a network that reads no data
+            if sample:
+                raise TypeError(f"this network reads no data; step() takes no arrays, "
+                                f"got {len(sample)}")
+            return self._compiled_step()(table, self._like)
         if len(sample) == len(data) and all(
                 type(a) is np.ndarray and a.dtype == self.dtype and a.shape == shape and
                 a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
@@ -205,7 +204,8 @@ class Integrator:
             self._held = [None] * len(bound)
             self._table = np.zeros(len(bound) + len(self._t.scalars), np.int64)
             self._like = np.zeros(0, self.dtype)
-            self._stepper = self._compiled_step()
+            # without data the compiled step takes an empty array of the dtype instead
+            self._stepper = self._compiled_step() if self._t.data else self._checked
         if self._replaced != replaced:
             for i, (table, name, shape) in enumerate(bound):
                 a = getattr(self, table)[name]
