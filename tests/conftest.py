@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 # Every generated kernel runs with Numba's bounds checking in the test suite: an index
 # out of range is an IndexError here, not silent heap corruption. Set before Numba is
@@ -55,3 +57,21 @@ class _PressedAfterOneSlice:
 @pytest.fixture
 def ctrl_c_after_one_slice():
     return _PressedAfterOneSlice
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup), the tests of one file run on one worker,
+    where they share the modules its fixtures compiled; the random networks, each
+    compiling its own module, are dealt out one by one."""
+    for item in items:
+        if item.path.name != "test_random_networks.py":
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
+def hamsym(*args, cwd, env=None, ok=True):
+    """The `hamsym` command in a subprocess (ok: it must succeed)."""
+    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc

@@ -8,16 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import hamsym
 
 SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 
 
-def hamsym(*args, cwd, env=None, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture

@@ -8,13 +8,10 @@ cases record every state and weight in `run()` and compare the rows too).
 `python scripts/fuzz.py --cases 2000` runs many more, with shrunk reproducers.
 """
 
-import tempfile
 
-import numpy as np
 import pytest
 import torch
 
-import hamsym as hs
 import random_networks as rn
 from random_networks import C, DELTA, V
 

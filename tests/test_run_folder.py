@@ -4,7 +4,6 @@ that was not stopped. Resuming knows which stream it learned; a folder that hold
 another run is not taken over by mistake."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -16,16 +15,11 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import hamsym
 
 SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 
 
-def hamsym(*args, cwd, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture

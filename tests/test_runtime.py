@@ -1,7 +1,6 @@
 """The runtime of generated modules, tested as the ordinary Python it is: its parts
 without a generated module, and the copy that goes beside each module."""
 
-import importlib
 import json
 import os
 import pickle
@@ -12,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hamsym as hs
 from hamsym import runtime
 from hamsym.codegen.render import write_runtime
 from hamsym.runtime import checkpoint, checks, exchange, feed, files, interrupt, live

@@ -4,24 +4,17 @@ on the others of its ensemble) and hs.sweep's table; incomplete or mismatched sh
 are refused, naming the shard."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import hamsym
 
 SPECS = Path(__file__).resolve().parent.parent / "examples" / "specs"
 GRID = ("--grid", "beta=0.5,2", "--grid", "theta=0.1,0.4", "--seeds", "3-4", "--window", "50",
         "--chunk", "400")
 
 
-def hamsym(*args, cwd, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def test_three_shards_merge_into_the_single_machine_table(tmp_path, monkeypatch, capsys):

@@ -4,8 +4,6 @@ one-column CSV learned through `hamsym run` (standardised online, resumed bit fo
 
 import itertools
 import shutil
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from hamsym import streams
 from hamsym.workbench.welford import Standardizer
+from conftest import hamsym
 
 
 def lag_matrix(x, lags, horizon, inputs, targets):
@@ -149,12 +148,6 @@ delta = 0.1
 """
 
 
-def hamsym(*args, cwd, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "hamsym", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture

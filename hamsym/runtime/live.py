@@ -115,3 +115,11 @@ def per_learner(name, value, count, known):
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"learner {i}: {exc}") from None
     return tuple(out)
+
+
+def whole_hyper(values, known):
+    """values, when it names every hyperparameter and param: a table replaced whole."""
+    missing = [n for n in known if n not in values]
+    if missing:
+        raise KeyError(f"hyperparameters {missing} missing")
+    return values

@@ -7,6 +7,7 @@ which stat tells without opening the file.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -36,3 +37,12 @@ def regular_file(path, what, error=InputError, *, max_bytes=None):
     if max_bytes is not None and info.st_size > max_bytes:
         raise error(f"{what} {path}: {info.st_size} bytes; at most {max_bytes} are read")
     return path
+
+
+def sha256(path):
+    """The SHA-256 of a file's bytes (hex), read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ sidecar left from another run, or a checkpoint written without one, is refused.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..codegen.render import write_atomic
+from .files import sha256 as _sha256
 from .welford import NotFiniteError, Standardizer
 
 SIDECAR = "scaler.npz"
@@ -142,9 +142,3 @@ def _read(path):
         raise ValueError(f"{path}: not a scaler written by hamsym run ({err})") from None
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

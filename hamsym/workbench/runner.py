@@ -34,6 +34,7 @@ from .. import runtime
 from ..runtime import interrupt
 from ..runtime.files import not_a_link, write_atomic
 from ..runtime.progress import progress_bar
+from .files import sha256 as _sha256
 from .run_scaling import SIDECAR, RunScaling, refuse_unscaled_resume, sidecar
 from .spec import integrator, load_spec
 
@@ -398,12 +399,6 @@ def _npy(a):
     return buffer.getvalue()
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _length(path, done, limit, layout=None):

@@ -75,8 +75,6 @@ def write_manifest(path, **facts):
     write_atomic(path, json.dumps(facts, indent=1, sort_keys=True) + "\n")
 
 
-def file_sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def merge(directory):

@@ -30,8 +30,9 @@ from ..errors import InputError
 from ..runtime.progress import progress_bar
 from .run_scaling import SIDECAR, RunScaling
 from .runner import _length, _limit, open_stream, overrides, stream_layout
-from .shards import MANIFEST, StreamDigest, best_row, file_sha256, folder, merge, \
-    parse_shard, shard_rows, write_manifest
+from .files import sha256 as file_sha256
+from .shards import MANIFEST, StreamDigest, best_row, folder, merge, parse_shard, shard_rows, \
+    write_manifest
 from .spec import MAX_SEED, initial, load_spec
 from .sweeps import grid_ensemble, grid_size, tabulate
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import checkpoint, checks, feed, interrupt, revive
 from . import progress as bars
-from .live import Arrays, PerLearner
+from .live import Arrays, PerLearner, whole_hyper
 
 # Seconds of compiled work between two looks for Ctrl-C. Longer than an Integrator's
 # slice: every learner's arrays pass through the cache once per slice (64 learners of
@@ -124,7 +124,7 @@ class Ensemble:
     costates = property(lambda self: self._costates,
                         lambda self, v: setattr(self, "_costates", self._whole(v, "_costates")))
     hyper = property(lambda self: self._hyper, lambda self, v: setattr(
-        self, "_hyper", PerLearner(self.K, self._whole_hyper(v), self._t.known)))
+        self, "_hyper", PerLearner(self.K, whole_hyper(v, self._t.known), self._t.known)))
 
     def _whole(self, values, attr):
         if isinstance(values, Arrays) and not hasattr(self, attr):
@@ -136,12 +136,6 @@ class Ensemble:
         out = Arrays(old._what, old._declared, self.dtype, {})
         out.update(values)
         return out
-
-    def _whole_hyper(self, values):
-        missing = [n for n in self._t.known if n not in values]
-        if missing:
-            raise KeyError(f"hyperparameters {missing} missing")
-        return values
 
     step_count = property(lambda self: self._step_count.copy(),
                           doc="(K,) steps applied to each learner (a copy)")

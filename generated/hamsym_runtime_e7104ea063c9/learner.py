@@ -6,7 +6,6 @@ whose `_t` holds the module's tables and kernels (runtime.module.build).
 """
 
 import math
-import os
 import warnings
 from time import perf_counter as clock
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from . import checkpoint, checks, feed, interrupt, revive, views
 from . import progress as bars
-from .live import Arrays, Fixed, Hyper
+from .live import Arrays, Fixed, Hyper, whole_hyper
 
 SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
 
@@ -76,7 +75,7 @@ class Integrator:
     costates = property(lambda self: self._costates, lambda self, v: self._replace(
         "_costates", self._whole("costate", self._t.costates, v)))
     hyper = property(lambda self: self._hyper, lambda self, v: self._replace(
-        "_hyper", Hyper(self._whole_hyper(v), self._t.known)))
+        "_hyper", Hyper(whole_hyper(v, self._t.known), self._t.known)))
 
     def _replace(self, table, value):
         setattr(self, table, value)
@@ -93,12 +92,6 @@ class Integrator:
         out = Arrays(kind, declared, self.dtype, {})
         out.update(values)
         return out
-
-    def _whole_hyper(self, values):
-        missing = [n for n in self._t.known if n not in values]
-        if missing:
-            raise KeyError(f"hyperparameters {missing} missing")
-        return values
 
     def _arrays(self):
         # from a list: tuple(generator) grows its tuple by resizing, and the resized ones
