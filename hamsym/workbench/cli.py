@@ -9,6 +9,10 @@
                                           every combination at once, one table
         [--shard I/N]                     one slice of the grid (a cluster array job)
     hamsym sweep-merge DIR                join the shards into the one table
+    hamsym find-beta SPEC --stream FILE   propose a stable beta from the first samples
+    hamsym plot RUN_DIR                   losses, record.npz and metrics as PNG files
+    hamsym predict SPEC --checkpoint C --stream FILE -o preds.npy|csv
+                                          the outputs of a learned network on a stream
 """
 
 from __future__ import annotations
@@ -74,6 +78,11 @@ def cmd_sweep(args):
 def cmd_sweep_merge(args):
     from .sweep_runner import merge_shards
     return merge_shards(args)
+
+
+def cmd_find_beta(args):
+    from .beta_runner import find_beta_spec
+    return find_beta_spec(args)
 
 
 def parser():
@@ -152,6 +161,24 @@ def parser():
     m.add_argument("-o", "--output", help="where to write sweep.csv and curves.npy (default: "
                    "the folder)")
     m.set_defaults(func=cmd_sweep_merge)
+
+    b = sub.add_parser("find-beta", help="a short beta sweep on the first samples of a stream; "
+                       "proposes the largest stable beta (with a margin) and its SGD twin")
+    b.add_argument("spec")
+    b.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv")
+    b.add_argument("--samples", type=int, default=2000, metavar="N",
+                   help="learn the first N samples of the stream (default 2000)")
+    b.add_argument("--betas", metavar="LIST", help="the betas to try, e.g. 0.01,0.1,1 (default: "
+                   "the spec's beta times 2^-8 .. 2^4)")
+    b.add_argument("--margin", type=float, default=2.0, help="propose the largest stable beta "
+                   "divided by this (default 2)")
+    b.add_argument("--seed", type=int, help="seed of the initial weights (default: the spec's "
+                   "[init] seed, else 0)")
+    b.add_argument("--chunk", type=int, default=4096, help="rows read at a time")
+    b.add_argument("-o", "--output", help="folder for the generated module (default: a "
+                   "temporary folder)")
+    stream_options(b)
+    b.set_defaults(func=cmd_find_beta)
     return p
 
 
