@@ -85,6 +85,16 @@ def cmd_find_beta(args):
     return find_beta_spec(args)
 
 
+def cmd_predict(args):
+    from .predict_runner import predict_spec
+    return predict_spec(args)
+
+
+def cmd_plot(args):
+    from .run_plots import plot_command
+    return plot_command(args)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="hamsym", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -179,6 +189,32 @@ def parser():
                    "temporary folder)")
     stream_options(b)
     b.set_defaults(func=cmd_find_beta)
+
+    q = sub.add_parser("predict", help="the outputs of a learned network on a stream, "
+                       "written to a .npy or .csv file")
+    q.add_argument("spec")
+    q.add_argument("--checkpoint", required=True, help="a checkpoint of hamsym run (or "
+                   "Integrator.save)")
+    q.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv, laid out as "
+                   "the run's (targets included: they give the error printed)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="preds.npy or preds.csv (the suffix chooses the format)")
+    q.add_argument("--run-dir", metavar="DIR", help="the run whose scaler.npz standardises the "
+                   "inputs and maps the outputs back (default: beside the checkpoint)")
+    q.add_argument("--keys", metavar="KEYS", help="outputs or states to write, e.g. o,h1 "
+                   "(default: those of a target's shape)")
+    q.add_argument("--chunk", type=int, default=4096, help="rows per compiled call")
+    stream_options(q)
+    q.set_defaults(func=cmd_predict)
+
+    v = sub.add_parser("plot", help="PNG figures of a run folder: losses, recorded signals, "
+                       "metrics")
+    v.add_argument("run_dir", metavar="RUN_DIR", help="the -o folder of hamsym run")
+    v.add_argument("-o", "--output", metavar="DIR", help="folder for the PNG files "
+                   "(default: RUN_DIR)")
+    v.add_argument("--window", type=int, metavar="N", help="steps of the losses' moving "
+                   "average (default: a fiftieth of the run, 1 to 1000)")
+    v.set_defaults(func=cmd_plot)
     return p
 
 
