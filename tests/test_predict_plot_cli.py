@@ -114,7 +114,6 @@ def test_predict_continues_the_standardisation_and_maps_back(ts_run):
     np.testing.assert_array_equal(np.loadtxt(work / "p.csv", skiprows=1, ndmin=2), got)
 
 
-@pytest.mark.fast
 def test_predict_carries_a_recurrent_state(tmp_path):
     (tmp_path / "rnn.toml").write_text((SPECS / "rnn.toml").read_text())
     rng = np.random.default_rng(4)
@@ -201,6 +200,35 @@ def test_plot_draws_the_run_in_its_units(ts_run, monkeypatch, tmp_path):
     np.testing.assert_array_equal(lines[0][1], metrics[:, 1])
     np.testing.assert_array_equal(lines[1][1], metrics[:, 2])
     assert lines[1][2] == "--"                          # the baseline, dashed
+
+
+@pytest.mark.fast
+def test_plot_marks_a_divergence_and_caps_wide_arrays(tmp_path, monkeypatch):
+    """A run folder written here by hand: losses that end in inf, a record of a 20-entry
+    array; nothing is compiled."""
+    pytest.importorskip("matplotlib")
+    from hamsym.workbench import run_plots
+    losses = np.r_[np.linspace(1, 0.1, 300), np.inf]
+    np.save(tmp_path / "losses.npy", losses)
+    np.savez(tmp_path / "record.npz", step=np.arange(9, 300, 10),
+             h=np.arange(30 * 20.0).reshape(30, 20))
+    drawn = {}
+    real = run_plots._save
+
+    def keep(fig, path):
+        drawn[Path(path).name] = fig.axes[0]
+        return real(fig, path)
+    monkeypatch.setattr(run_plots, "_save", keep)
+    run_plots.plot_run(tmp_path)
+    ax = drawn["losses.png"]
+    assert ax.get_ylabel() == "loss" and ax.get_yscale() == "log"
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), losses[:300])
+    assert ax.lines[-1].get_xdata()[0] == 300                  # the step marked
+    assert any("not finite at step 300" in t.get_text() for t in ax.texts)
+    ax = drawn["record_h.png"]
+    assert len(ax.lines) == 12 and "(the first 12 of 20 entries)" in ax.get_title()
+    assert "every 10 steps" in ax.get_title() and ax.get_xlabel() == "step"
+    assert (tmp_path / "record_h.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_plot_command(ts_run, tmp_path):
