@@ -26,6 +26,8 @@ def find_beta_spec(args):
     if args.samples < 8:
         raise ValueError(f"--samples {args.samples}: the sweep compares the first and last "
                          "quarter of the window; give at least 8")
+    if args.chunk < 1:
+        raise ValueError(f"--chunk {args.chunk}: must be at least 1")
     if not args.margin >= 1:
         raise ValueError(f"--margin {args.margin}: must be at least 1 (the proposal is "
                          "beta_max / margin)")
