@@ -59,7 +59,11 @@ def main(quick=False, out_dir=Path("examples/out")):
         print(f"{label:>15} | {first:9.4f} | {last:9.4f}")
     try:
         from hamsym import plot
-        plot.losses(curves, window=20, title="One deep delay network, four schedules",
+        # one value per held input, taken at its last step: the x axis is that step
+        plot.losses(curves, window=20, steps=lambda n: HOLD - 1 + HOLD * np.arange(n),
+                    ylabel=f"loss at the end of each input (held {HOLD} steps)",
+                    title=f"{len(SIZES) - 1}-layer delay network: "
+                          f"{', '.join(curves)} ({len(curves)} schedules)",
                     save=out_dir / "showcase_schemes.png")
         print(f"saved {out_dir / 'showcase_schemes.png'}")
     except ImportError:

@@ -31,7 +31,8 @@ from .workbench.spec import SpecError, load_spec  # noqa: E402
 __all__ += ["SpecError", "load_spec"]
 
 from .workbench.sweeps import sweep  # noqa: E402
+from .workbench.find_beta import find_beta, sgd_equivalent  # noqa: E402
 from .declare import zoo  # noqa: E402
 from .workbench import plot, river, streams  # noqa: E402  (each imports its extra when used)
 
-__all__ += ["sweep", "zoo", "plot", "river", "streams"]
+__all__ += ["sweep", "find_beta", "sgd_equivalent", "zoo", "plot", "river", "streams"]

@@ -712,9 +712,12 @@ def random_case(seed, small=False):
         over.update(beta=min(over.get("beta", 0.3), 0.3), delta=min(over.get("delta", 0.1), 0.15))
     reset_n = bool(r.random() < 0.15)
     reset_w = bool(r.random() < 0.15)
+    # the local scheme with weights moving by the new p_w (the authors' local=False);
+    # drawn last, so the cases drawn before it stay as they were
+    fresh = scheme == "local" and bool(r.random() < 0.3)
     return {"id": seed, "seed": seed, "spec": spec.to_dict(), "scheme": scheme, "groups": groups,
             "hyper": hyper, "over": over, "reset_n": reset_n, "reset_w": reset_w, "ce": ce,
-            "steps": 3, "run_T": 3, "stream_T": 3}
+            "fresh": fresh, "steps": 3, "run_T": 3, "stream_T": 3}
 
 
 def describe(case):
@@ -723,7 +726,8 @@ def describe(case):
     return (f"{case['scheme']}{'' if not case['groups'] else ' ' + str(case['groups'])}, "
             f"{kinds.count('state')} states, {kinds.count('weight')} weights, "
             f"{kinds.count('instant')} instants, flip {case['over'].get('flip', case['hyper']['flip'])}"
-            f"{', reset_n' if case['reset_n'] else ''}{', reset_w' if case['reset_w'] else ''}")
+            f"{', reset_n' if case['reset_n'] else ''}{', reset_w' if case['reset_w'] else ''}"
+            f"{', fresh p_w' if case.get('fresh') else ''}")
 
 
 def expected_refusal(case):
@@ -855,8 +859,9 @@ def reference_step(case, model, vals, u, y):
         g = model.grad(states + weights, x, p, w, u, y)
         new = {"x": {k: x[k] + d * fx[k] for k in states},
                "px": {k: ax * p[k] - d * s * g[k] for k in states},
-               "pw": {k: aw * pw[k] - d * s * g[k] for k in weights},
-               "w": {k: w[k] - d * beta * pw[k] for k in weights}}
+               "pw": {k: aw * pw[k] - d * s * g[k] for k in weights}}
+        moves = new["pw"] if case.get("fresh") else pw     # fresh: the weights take the new p_w
+        new["w"] = {k: w[k] - d * beta * moves[k] for k in weights}
     elif scheme == "nonlocal":
         order = scc_order(states, deps)
         xs = _sweep_states(model, order, x, w, u, y, d)
@@ -987,6 +992,8 @@ def load_module(case, workdir, tag=""):
     system = hs.derive(net, **case["hyper"])
     options = dict(scheme=case["scheme"], reset_neuron_costate=case["reset_n"],
                    reset_weight_costate=case["reset_w"])
+    if case.get("fresh"):
+        options["fresh_weight_costate"] = True
     if case["groups"] is not None:
         options["groups"] = case["groups"]
     path = Path(workdir) / f"{spec.name}{tag}.py"
@@ -1143,6 +1150,8 @@ def reproducer(case):
         opts.append("reset_neuron_costate=True")
     if case["reset_w"]:
         opts.append("reset_weight_costate=True")
+    if case.get("fresh"):
+        opts.append("fresh_weight_costate=True")
     lines = ["import numpy as np, sympy, tempfile, os", "import hamsym as hs", "",
              network_source(spec), "",
              f"system = hs.derive(net, {', '.join(f'{k}={v!r}' for k, v in case['hyper'].items())})",
@@ -1283,6 +1292,8 @@ def shrink_candidates(case):
         out.append(variant(reset_n=False))
     if case["reset_w"]:
         out.append(variant(reset_w=False))
+    if case.get("fresh"):
+        out.append(variant(fresh=False))
     if "theta_neurons" in case["hyper"]:
         out.append(variant(hyper={k: v for k, v in case["hyper"].items() if k != "theta_neurons"}))
     if case["hyper"].get("flip") == 1.0 and "flip" not in case["over"]:
@@ -1368,4 +1379,5 @@ def case_size(case):
                 list(spec.instants.values()))
     cells = sum(int(np.prod(p)) for k, _, p in spec.decls if k not in ("param", "instant"))
     return nodes + cells + len(spec.decls) + case["steps"] + case["run_T"] + case["stream_T"] + \
-        len(case["over"]) + case["reset_n"] + case["reset_w"] + len(case["groups"] or [])
+        len(case["over"]) + case["reset_n"] + case["reset_w"] + case.get("fresh", False) + \
+        len(case["groups"] or [])

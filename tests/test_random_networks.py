@@ -48,6 +48,7 @@ def test_the_cases_cover_what_they_should():
     assert sum(any(n.startswith("c") for n in spec.of_kind("weight")) for spec in specs) >= 10
     assert sum(c["hyper"]["flip"] == 1.0 for c in CASES) >= 20
     assert sum(c["reset_n"] or c["reset_w"] for c in CASES) >= 20
+    assert sum(bool(c.get("fresh")) for c in CASES) >= 10           # local, new p_w
     assert sum(bool(c["over"]) for c in CASES) >= 30
     assert sum(len(rn.scc_order(s.of_kind("state"), rn.state_deps(s))) < len(s.of_kind("state"))
                for s in specs) >= 10                                   # SCCs of several states

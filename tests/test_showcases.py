@@ -32,11 +32,41 @@ def test_b_hl_next_to_torch_optimizers(tmp_path):
         assert last < first / 3, (name, first, last)
 
 
-def test_c_schemes_on_a_deep_delay_network(tmp_path):
-    table = showcase("schemes").main(quick=True, out_dir=tmp_path)["table"]
+def test_c_schemes_on_a_deep_delay_network(tmp_path, monkeypatch):
+    from hamsym.workbench import plot
+    figures, real = [], plot.losses
+
+    def keep(*args, **kwargs):                          # the figure the showcase draws
+        figures.append(real(*args, **kwargs))
+        return figures[-1]
+    monkeypatch.setattr(plot, "losses", keep)
+    out = showcase("schemes").main(quick=True, out_dir=tmp_path)
+    table = out["table"]
     for name, (first, last) in table.items():
         assert last < first / 2, (name, first, last)
     assert table["nonlocal"][1] < table["local"][1]     # the non-local sweep learns faster
+    # the axes in steps (one value per held input, at its last step), the title by what is drawn
+    [ax] = figures[0].axes
+    assert ax.get_xlabel() == "step" and ax.get_title() == \
+        "5-layer delay network: nonlocal, local (2 schedules)"
+    n = len(out["curves"]["local"])
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), 31 + 32 * np.arange(n))
+    assert (tmp_path / "showcase_schemes.png").is_file()
+
+
+def test_the_schemes_example_writes_into_its_folder(tmp_path):
+    """examples/schemes.py: modules and figure into the folder given, nothing elsewhere."""
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "cwd").mkdir()
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "schemes.py"), str(tmp_path / "out")],
+                          cwd=tmp_path / "cwd", capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HAMSYM_QUICK": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "cwd").iterdir()) == []
+    assert (tmp_path / "out" / "schemes.png").is_file()
+    assert f"saved {tmp_path / 'out' / 'schemes.png'}" in proc.stdout
 
 
 def test_d_memory_does_not_grow_with_the_stream(tmp_path):

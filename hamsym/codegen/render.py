@@ -107,9 +107,11 @@ class Runtime:
 
 
 def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
-           reset_weight_costate=False, dtype="float64", threads="auto", versions=None):
+           reset_weight_costate=False, fresh_weight_costate=False, dtype="float64",
+           threads="auto", versions=None):
     """The source of the integrator module for `system` (a str)."""
-    schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups)
+    schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups,
+                        fresh_weight_costate)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
     why = underflow(system.hyper, dtype)
@@ -184,7 +186,8 @@ def spec_hash(text):
     return m.group(1) if m else ""
 
 
-OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype", "threads")
+OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate",
+           "fresh_weight_costate", "dtype", "threads")
 
 
 def _check_options(options, where):
@@ -251,8 +254,9 @@ def generate(system, path=None, *, overwrite=False, **options):
     before it is written, so a file that does not compile is never left.
 
     Options: scheme ('nonlocal', 'local' or 'partial' with groups=[[state names],
-    ...]), reset_neuron_costate, reset_weight_costate, dtype ('float64' or
-    'float32'), threads ('auto', the default: the row loops of layers of 2^20
+    ...]), reset_neuron_costate, reset_weight_costate, fresh_weight_costate (scheme
+    'local': the weights move with the new p_w, the authors' local=False on a network
+    with neuron states; docs/authors.md), dtype ('float64' or 'float32'), threads ('auto', the default: the row loops of layers of 2^20
     weights or more run on all of Numba's threads; False: one thread; True: every
     matrix loop is threaded; the results are the same bit for bit).
     """

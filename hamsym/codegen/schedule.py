@@ -15,6 +15,12 @@ weight costate moves the weights:
   gradient that arrives one step late). Each state block is its own unit.
 - ``partial``: the user's groups of state blocks; Gauss-Seidel (over components,
   as in ``nonlocal``) inside a group, Jacobi between groups.
+
+``fresh_weight_costate=True`` (scheme ``local`` only) keeps the Jacobi update of
+states and costates, all derivatives at step k, but moves each weight with the
+p_w it has just computed: the authors' ``local=False`` on a network whose neurons
+run locally (docs/authors.md). Nothing leaves its unit, so the units stay as local
+as in ``local``. On a network without states it is the ``nonlocal`` step.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ class Schedule:
     reset_neuron_costate: bool = False
     reset_weight_costate: bool = False
     groups: tuple = ()
+    fresh_weight_costate: bool = False
 
     def __post_init__(self):
-        for flag in ("reset_neuron_costate", "reset_weight_costate"):
+        for flag in ("reset_neuron_costate", "reset_weight_costate", "fresh_weight_costate"):
             if not isinstance(getattr(self, flag), bool):
                 raise DeclarationError(f"{flag}={getattr(self, flag)!r}: expected True or False")
         if not isinstance(self.groups, (list, tuple)) or not all(
@@ -50,19 +57,29 @@ class Schedule:
             raise DeclarationError(f"unknown scheme {self.scheme!r}; choose one of {SCHEMES}")
         if self.groups and self.scheme != "partial":
             raise DeclarationError(f"groups are for scheme='partial', not {self.scheme!r}")
+        if self.fresh_weight_costate and self.scheme != "local":
+            # the other schemes move the weights with the new p_w already
+            raise DeclarationError(f"fresh_weight_costate=True is for scheme='local' (scheme "
+                                   f"{self.scheme!r} moves the weights with the new p_w already)")
         # names, not Vars, so the schedule prints and hashes the same way every time
         object.__setattr__(self, "groups", tuple(
             tuple(getattr(x, "name", x) for x in g) for g in self.groups))
-        if self.scheme == "local" and self.reset_weight_costate:
+        if self.weights_frozen:
             warnings.warn("scheme='local' with reset_weight_costate=True freezes the weights: "
                           "they move with the previous p_w, which was just reset to zero",
                           FrozenWeightsWarning, stacklevel=3)
+
+    @property
+    def weights_frozen(self):
+        """Weights that move with the old p_w, which a reset zeroes: they never move."""
+        return self.scheme == "local" and self.reset_weight_costate and not self.fresh_weight_costate
 
     def describe(self, sweeps=()):
         """Plain-text lines for a module header; sweeps: (unit name, the components of
         its states in the order they are updated, see `components`)."""
         if self.scheme == "local":
-            lines = ["scheme local (Jacobi): every right side at step k; w+ uses the old p_w"]
+            lines = ["scheme local (Jacobi): every right side at step k; w+ uses the " +
+                     ("new p_w (fresh_weight_costate)" if self.fresh_weight_costate else "old p_w")]
         else:
             where = "inside each group, Jacobi between groups " + repr([list(g) for g in self.groups]) \
                 if self.scheme == "partial" else "over the whole network"

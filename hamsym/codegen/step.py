@@ -13,7 +13,8 @@ published vectors and the messages, so units could run on separate processes.
 
 Inside an update, derivatives are taken
 
-- Jacobi (scheme 'local'): at the step-k values, and weights move with the old p_w;
+- Jacobi (scheme 'local'): at the step-k values, and weights move with the old p_w
+  (with fresh_weight_costate, with the new p_w: still all derivatives at step k);
 - Gauss-Seidel (schemes 'nonlocal', 'partial'): with the newest values, over the
   strongly connected components of the unit's state dependency graph
   (``schedule.components``): states are swept forward component by component
@@ -283,7 +284,8 @@ class _UnitLowering:
                     low.emit(f"{name}[{j}] += _w * {low.at(m.args[1], i, '0', [])}", depth)
                 low.emit(f"_p = _aw * {pw} - _ds * {grad}", depth)
                 old = "_w" if made_by[w] else ww
-                low.emit(f"{ww} = {old} - _db * {pw if jacobi else '_p'}", depth)
+                stale = jacobi and not sched.fresh_weight_costate
+                low.emit(f"{ww} = {old} - _db * {pw if stale else '_p'}", depth)
                 low.emit(f"{pw} = {'0.0' if sched.reset_weight_costate else '_p'}", depth)
             size = w.shape[0] * w.shape[1]
             if made_by[w]:              # sums over rows: threads take blocks of columns

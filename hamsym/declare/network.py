@@ -29,7 +29,7 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "np", "numba", "math", "warnings", "sys", "os", "loss", "losses", "step", "run", "forward",
     "predict", "advance", "work", "self", "Integrator", "INPUTS", "TARGETS", "WEIGHTS", "STATES",
     "PARAMS", "HYPER", "WORK", "FORWARD", "OUTPUTS", "SPEC_HASH", "VERSIONS", "SCHEME",
-    "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "DTYPE", "UNITS",
+    "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "FRESH_WEIGHT_COSTATE", "DTYPE", "UNITS",
     "CHANNELS", "DISTRIBUTABLE", "DistributedIntegrator", "RankFailure",
     "Interrupted", "DivergenceError", "HyperparameterWarning", "RECORD", "Recorder",
     "Ensemble", "DivergenceWarning", "STRUCTURE", "RUNTIME", "RUNTIME_DIGEST", "FORWARD_ARGS",

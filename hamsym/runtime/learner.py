@@ -110,7 +110,8 @@ class Integrator:
     def _check_frozen(self, stacklevel=4):
         t = self._t
         if t.weights and not self._warned and (
-                self._hyper["beta"] == 0 or (t.scheme == "local" and t.reset_weight_costate)):
+                self._hyper["beta"] == 0 or (t.scheme == "local" and t.reset_weight_costate
+                                             and not t.fresh_weight_costate)):
             warnings.warn("the weights are frozen: " + (
                 "beta = 0" if self._hyper["beta"] == 0 else
                 "scheme 'local' moves them with a costate that was reset to zero"),

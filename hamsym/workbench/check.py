@@ -90,7 +90,7 @@ class _Reference:
         grads = torch.autograd.grad(value, list(at.values()), allow_unused=True)
         return {k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(at.items(), grads)}
 
-    def step(self, scheme, x, p, w, pw, data):
+    def step(self, scheme, x, p, w, pw, data, fresh=False):
         h = self.hyper
         s, d = h["flip"], h["delta"]
         ax, aw = 1 + s * h["theta_neurons"], 1 + s * h["theta"]
@@ -100,9 +100,10 @@ class _Reference:
             gx = self.grad(lambda xx: H(xx, p, w), x)
             gw = self.grad(lambda ww: H(x, p, ww), w)
             f = self.evaluate(x, w, data)[0]
+            pw_new = {k: aw * pw[k] - d * s * gw[k] for k in w}
+            moves = pw_new if fresh else pw           # fresh_weight_costate: the new p_w
             return (loss, {k: x[k] + d * f[k] for k in x}, {k: ax * p[k] - d * s * gx[k] for k in x},
-                    {k: w[k] - d * h["beta"] * pw[k] for k in w},
-                    {k: aw * pw[k] - d * s * gw[k] for k in w})
+                    {k: w[k] - d * h["beta"] * moves[k] for k in w}, pw_new)
         if scheme == "partial":
             return self.partial_step(x, p, w, pw, data)
         xs = dict(x)
@@ -297,6 +298,9 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
         folder = Path(directory or tmp)
         for sch in schemes:
             options = {k: v for k, v in spec.module.items() if k not in ("scheme", "groups")}
+            fresh = bool(options.pop("fresh_weight_costate", False)) and sch == "local"
+            if fresh:                         # an option of the local scheme only
+                options["fresh_weight_costate"] = True
             options["dtype"] = dtype
             groups = spec.module.get("groups", ()) if sch == "partial" else ()
             if sch == "partial":
@@ -315,7 +319,7 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
             p = {k: col(k, hl.costates[k]) for k in x}
             pw = {k: col(k, hl.costates[k]) for k in w}
             tdata = {k: col(k, v) for k, v in data.items()}
-            loss, x1, p1, w1, pw1 = reference.step(sch, x, p, w, pw, tdata)
+            loss, x1, p1, w1, pw1 = reference.step(sch, x, p, w, pw, tdata, fresh)
             if spec.module.get("reset_neuron_costate"):
                 p1 = {k: torch.zeros_like(v) for k, v in p1.items()}
             if spec.module.get("reset_weight_costate"):

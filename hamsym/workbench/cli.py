@@ -9,6 +9,10 @@
                                           every combination at once, one table
         [--shard I/N]                     one slice of the grid (a cluster array job)
     hamsym sweep-merge DIR                join the shards into the one table
+    hamsym find-beta SPEC --stream FILE   propose a stable beta from the first samples
+    hamsym plot RUN_DIR                   losses, record.npz and metrics as PNG files
+    hamsym predict SPEC --checkpoint C --stream FILE -o preds.npy|csv
+                                          the outputs of a learned network on a stream
 """
 
 from __future__ import annotations
@@ -86,6 +90,21 @@ def cmd_sweep_merge(args):
     return merge_shards(args)
 
 
+def cmd_find_beta(args):
+    from .beta_runner import find_beta_spec
+    return find_beta_spec(args)
+
+
+def cmd_predict(args):
+    from .predict_runner import predict_spec
+    return predict_spec(args)
+
+
+def cmd_plot(args):
+    from .run_plots import plot_command
+    return plot_command(args)
+
+
 def count(low=1, high=MAX_COUNT):
     """An argparse type: an integer from low to high (the message names the bounds)."""
     def parse(text):
@@ -118,7 +137,7 @@ def add_set(p):
 
 def add_on_bad_row(p):
     p.add_argument("--on-bad-row", choices=ON_BAD_ROW, default="stop",
-                   help="a stream row holding NaN or inf: stop there (exit 2, naming the file "
+                   help="a stream row holding NaN or inf: stop there (exit 5, naming the file "
                         "and row; the default) or skip it (counted in the summary)")
 
 
@@ -228,6 +247,50 @@ def parser():
     m.add_argument("-o", "--output", help="where to write sweep.csv and curves.npy (default: "
                    "the folder)")
     m.set_defaults(func=cmd_sweep_merge)
+
+    b = sub.add_parser("find-beta", help="a short beta sweep on the first samples of a stream; "
+                       "proposes the largest stable beta (with a margin) and its SGD twin")
+    b.add_argument("spec")
+    b.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv")
+    b.add_argument("--samples", type=int, default=2000, metavar="N",
+                   help="learn the first N samples of the stream (default 2000)")
+    b.add_argument("--betas", metavar="LIST", help="the betas to try, e.g. 0.01,0.1,1 (default: "
+                   "the spec's beta times 2^-8 .. 2^4)")
+    b.add_argument("--margin", type=float, default=2.0, help="propose the largest stable beta "
+                   "divided by this (default 2)")
+    b.add_argument("--seed", type=int, help="seed of the initial weights (default: the spec's "
+                   "[init] seed, else 0)")
+    b.add_argument("--chunk", type=int, default=4096, help="rows read at a time")
+    b.add_argument("-o", "--output", help="folder for the generated module (default: a "
+                   "temporary folder)")
+    stream_options(b)
+    b.set_defaults(func=cmd_find_beta)
+
+    q = sub.add_parser("predict", help="the outputs of a learned network on a stream, "
+                       "written to a .npy or .csv file")
+    q.add_argument("spec")
+    q.add_argument("--checkpoint", required=True, help="a checkpoint of hamsym run (or "
+                   "Integrator.save)")
+    q.add_argument("--stream", required=True, help="as for run: .npy/.npz/.csv, laid out as "
+                   "the run's (targets included: they give the error printed)")
+    q.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="preds.npy or preds.csv (the suffix chooses the format)")
+    q.add_argument("--run-dir", metavar="DIR", help="the run whose scaler.npz standardises the "
+                   "inputs and maps the outputs back (default: beside the checkpoint)")
+    q.add_argument("--keys", metavar="KEYS", help="outputs or states to write, e.g. o,h1 "
+                   "(default: those of a target's shape)")
+    q.add_argument("--chunk", type=int, default=4096, help="rows per compiled call")
+    stream_options(q)
+    q.set_defaults(func=cmd_predict)
+
+    v = sub.add_parser("plot", help="PNG figures of a run folder: losses, recorded signals, "
+                       "metrics")
+    v.add_argument("run_dir", metavar="RUN_DIR", help="the -o folder of hamsym run")
+    v.add_argument("-o", "--output", metavar="DIR", help="folder for the PNG files "
+                   "(default: RUN_DIR)")
+    v.add_argument("--window", type=int, metavar="N", help="steps of the losses' moving "
+                   "average (default: a fiftieth of the run, 1 to 1000)")
+    v.set_defaults(func=cmd_plot)
     return p
 
 

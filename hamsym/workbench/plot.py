@@ -49,25 +49,34 @@ def _save(fig, save):
     return fig
 
 
-def losses(curves, *, window=200, delta=None, log=True, ax=None, title=None, save=None):
+def losses(curves, *, window=200, delta=None, steps=None, log=True, ax=None, title=None,
+           ylabel="loss", save=None):
     """Loss per step (faint) and its moving average (solid), one colour per curve.
 
-    curves: {label: losses} or one array; delta: label the axis in time instead of steps.
+    curves: {label: losses} or one array; delta: label the axis in time instead of steps;
+    steps: the step of each value, when they are not 0, 1, 2, ... (one value every HOLD
+    steps, say): an array, or a function of the number of values giving one.
     """
     fig, ax = _figure(ax)
     if not isinstance(curves, dict):
         curves = {"loss": curves}
     for i, (label, values) in enumerate(curves.items()):
         values = np.asarray(values, dtype=float)
-        x = np.arange(len(values)) * (delta or 1)
+        if steps is not None:
+            x = np.asarray(steps(len(values)) if callable(steps) else steps, dtype=float)
+            if x.shape != values.shape:
+                raise ValueError(f"steps has {x.size} values, curve {label!r} {values.size}")
+            x = x * (delta or 1)
+        else:
+            x = np.arange(len(values)) * (delta or 1)
         colour = f"C{i}"
         ax.plot(x, values, color=colour, alpha=0.15, lw=0.5)
         ax.plot(x, moving_average(values, window), color=colour, lw=1.5,
-                label=f"{label} (mean of {window})")
+                label=f"{label} (mean of {window} {'values' if steps is not None else 'steps'})")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("time" if delta else "step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)

@@ -62,7 +62,8 @@ MAX_SEED = 2 ** 63 - 1  # seeds are stored as int64 in checkpoints
 _TABLES = ("inputs", "targets", "weights", "states", "params", "activations", "instants",
            "dynamics", "hyper", "module", "init", "stream")
 _TOP = ("name", "loss", "description") + _TABLES
-_MODULE_OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate", "dtype")
+_MODULE_OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate",
+                   "fresh_weight_costate", "dtype")
 
 
 class SpecError(DeclarationError):
@@ -448,7 +449,7 @@ class _Reader:
                 self.fail("[module] groups", 'expected a list of lists of state names, '
                           'e.g. [["x1", "x2"], ["x3"]]')
             options["groups"] = [list(g) for g in groups]
-        for key in ("reset_neuron_costate", "reset_weight_costate"):
+        for key in ("reset_neuron_costate", "reset_weight_costate", "fresh_weight_costate"):
             if key in options and not isinstance(options[key], bool):
                 self.fail(f"[module] {key}", f"expected true or false, got {options[key]!r}")
         for key, allowed in (("scheme", ("local", "nonlocal", "partial")),

@@ -24,6 +24,7 @@ class Tables:
         self.dtype = np.dtype(ns["DTYPE"])
         self.scheme = ns["SCHEME"]
         self.reset_weight_costate = ns["RESET_WEIGHT_COSTATE"]
+        self.fresh_weight_costate = ns["FRESH_WEIGHT_COSTATE"]
         self.inputs, self.targets = ns["INPUTS"], ns["TARGETS"]
         self.weights, self.states = ns["WEIGHTS"], ns["STATES"]
         self.hyper, self.params = ns["HYPER"], ns["PARAMS"]
