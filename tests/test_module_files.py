@@ -76,7 +76,7 @@ def test_edited_or_foreign_file_is_replaced_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="not a hamsym module"):
         hs.load(_system(), path)
     assert R.is_hamsym_module(path.read_text())
-    path.write_text(path.read_text().replace("_aw = 1.0 + flip * theta", "_aw = 1.0"))
+    path.write_text(path.read_text().replace("_aw = _F(1.0 + flip * theta)", "_aw = _F(1.0)"))
     assert not R.is_hamsym_module(path.read_text())
     with pytest.warns(UserWarning, match="not a hamsym module"):
         mod = hs.load(_system(), path)
