@@ -56,7 +56,7 @@ def points():
 
 
 def points32():
-    """Every 29th float32 from 2^-30 to 12 (10 million), the edges, and their negatives."""
+    """Every 29th float32 from 2^-30 to 12, the edges, and their negatives (19 million)."""
     lo, hi = np.float32(2.0 ** -30).view(np.int32), np.float32(12.0).view(np.int32)
     x = np.arange(lo, hi, 29, dtype=np.int32).view(np.float32)
     f32 = np.finfo(np.float32)
