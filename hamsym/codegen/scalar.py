@@ -33,16 +33,20 @@ class _Printer(PythonCodePrinter):
         return self._number(f"{int(expr)}.0")
 
     def _print_Rational(self, expr):
-        return self._number(f"{int(expr.p)}.0 / {int(expr.q)}.0") if self.own else \
-            f"({int(expr.p)}.0 / {int(expr.q)}.0)"
+        text = f"{int(expr.p)}.0 / {int(expr.q)}.0"
+        return self._number(text) if self.own else f"({text})"
 
     def _print_Float(self, expr):
         return self._number(repr(float(expr)))
 
     def _print_NumberSymbol(self, expr):          # pi, E, EulerGamma, ...
-        return self._number(repr(float(expr)))
+        return self._number(repr(float(expr))) if self.own else super()._print_NumberSymbol(expr)
 
-    _print_Pi = _print_Exp1 = _print_NumberSymbol
+    def _print_Pi(self, expr):
+        return self._print_NumberSymbol(expr) if self.own else super()._print_Pi(expr)
+
+    def _print_Exp1(self, expr):
+        return self._print_NumberSymbol(expr) if self.own else super()._print_Exp1(expr)
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
