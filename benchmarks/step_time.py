@@ -24,6 +24,12 @@ float64):
 3. torch SGD: torch.optim.SGD(lr = delta^2 beta gamma, momentum = 1 - theta) with
    autograd and zero_grad in the same loop (the same trajectory: docs/mathematics.md, section 8).
 4. ratios JAX / hamsym (issue #11 targets) and torch / hamsym;
+4b. float32 beside float64 (issue #18): hamsym run() of Integrator(dtype="float32") on a
+   float32 stream and JAX HL with float32 weights and stream, timed in the same interleaved
+   repeats, and the ratios float64 time / float32 time of each library (targets for
+   hamsym: >= 1x on every net, >= 1.8x on the 1024-wide one) and JAX / hamsym in float32
+   (targets >= 2x, >= 1.5x, >= 1.5x); a sanity check first: both float32 learners within
+   1e-4 of the float64 one after a few steps from the same float32 start;
 5. a byte model of the fused step and the achieved GB/s, next to the bandwidth of
    the update pass alone (a Numba loop reading and writing W and p_W) at the same
    footprint, and numpy copy / update-pass bandwidth on DRAM-sized arrays;
@@ -80,6 +86,11 @@ HYPER = dict(gamma=1.0, beta=1.0, theta=0.5, delta=0.1)
 TARGETS = {"4-32-32-2": 50.0, "64-256-256-10": 3.0, "1024-1024-1024-10": 1.0}
 STEP_TARGET = 1.5    # Integrator.step() from a Python loop / run(), per step (issue #11)
 JAX_TARGETS = {"4-32-32-2": 2.0, "64-256-256-10": 1.2, "1024-1024-1024-10": 1.2}   # JAX / hamsym run()
+# issue #18: hamsym float32 at least as fast as float64 (1.8x on the bandwidth-bound net),
+# and JAX float32 / hamsym float32
+F32_TARGETS = {"4-32-32-2": 1.0, "64-256-256-10": 1.0, "1024-1024-1024-10": 1.8}
+JAX_F32_TARGETS = {"4-32-32-2": 2.0, "64-256-256-10": 1.5, "1024-1024-1024-10": 1.5}
+F32_CHECK_TOL = 1e-4       # float32 learners against the float64 one after CHECK_STEPS steps
 CHECK_STEPS = 20
 CHECK_TOL = 1e-9
 F64 = 8  # bytes
@@ -283,7 +294,7 @@ def import_jax(all_cores):
         return None, f"jax not installed ({exc}); pip install -e '.[bench]' adds the JAX column"
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_platforms", "cpu")
-    return jax, f"jax {jax.__version__} (jit + lax.scan over the stream, float64, CPU, " + (
+    return jax, f"jax {jax.__version__} (jit + lax.scan over the stream, float64 and float32, CPU, " + (
         "all cores)" if all_cores else "one thread: XLA_FLAGS intra_op_parallelism_threads=1)")
 
 
@@ -313,13 +324,15 @@ class JaxHL:
             return (params, costates), h
 
         self._run = jax.jit(lambda carry, U, Y: jax.lax.scan(one, carry, (U, Y)))
+        # the weights' float type throughout: Python floats above are weakly typed in JAX
+        self.dtype = weights[names[0]].dtype
         self.carry = ([jnp.asarray(weights[n]) for n in names],
                       [jnp.zeros_like(jnp.asarray(weights[n])) for n in names])
         self.jnp = jnp
 
     def data(self, U, Y):
-        """The stream as device arrays (converted once, outside the timing)."""
-        return self.jnp.asarray(U), self.jnp.asarray(Y)
+        """The stream as device arrays of the weights' type (converted once, outside the timing)."""
+        return self.jnp.asarray(U, self.dtype), self.jnp.asarray(Y, self.dtype)
 
     def run(self, U, Y):
         self.carry, losses = self._run(self.carry, U, Y)
@@ -449,6 +462,33 @@ def sanity_check(mod, sizes, jax):
     return err_w, err_p, err_s, err_j, moved
 
 
+def sanity_check_f32(mod, sizes, jax):
+    """hamsym and JAX in float32 against hamsym in float64 (checked above against torch),
+    all three from the same float32 weights and stream: max |difference| of the weights and
+    costates after CHECK_STEPS steps, asserted < F32_CHECK_TOL."""
+    single = mod.Integrator(seed=0, dtype=np.float32)
+    names = list(single.weights)
+    w32 = {n: a.copy() for n, a in single.weights.items()}
+    double = mod.Integrator(seed=0, weights=w32)
+    U, Y = (a.astype(np.float32) for a in stream_data(sizes, CHECK_STEPS, seed=7))
+    double.run(U.astype(np.float64), Y.astype(np.float64))
+    single.run(U, Y)
+
+    def err(weights, costates):
+        return max(max(float(np.abs(double.weights[n] - w).max()) for n, w in zip(names, weights)),
+                   max(float(np.abs(double.costates[n] - p).max()) for n, p in zip(names, costates)))
+    err_hs = err([single.weights[n] for n in names], [single.costates[n] for n in names])
+    assert err_hs < F32_CHECK_TOL, f"{sizes}: hamsym float32 differs by {err_hs:.2e}"
+    err_j = None
+    if jax is not None:
+        jx = JaxHL(jax, w32, names, **HYPER)
+        jx.run(*jx.data(U, Y))
+        assert jx.weights()[0].dtype == np.float32
+        err_j = err(jx.weights(), jx.costates())
+        assert err_j < F32_CHECK_TOL, f"{sizes}: JAX float32 differs by {err_j:.2e}"
+    return err_hs, err_j
+
+
 def time_net(mod, sizes, repeats, target, jax):
     integ = mod.Integrator(seed=0)
     names = list(integ.weights)
@@ -505,15 +545,28 @@ def time_net(mod, sizes, repeats, target, jax):
             "kernel": (loop(kernel_step, n_th["kernel"], rows_un, rows_yn), n_th["kernel"]),
             "hl": (loop(hl.step, n_th["hl"], rows_u, rows_y), n_th["hl"]),
             "sgd": (loop(sgd.step, n_th["sgd"], rows_u, rows_y), n_th["sgd"])}
+    # float32: the same draw of weights, rounded; float32 streams
+    integ32 = mod.Integrator(seed=0, dtype=np.float32)
+    Uc32, Yc32 = Uc.astype(np.float32), Yc.astype(np.float32)
+    integ32.run(Uc32[:2], Yc32[:2])
+    n_hs32 = clamp(target / (median_time(lambda: integ32.run(Uc32, Yc32), 3) / len(Uc)), 20, 2_000_000)
+    U32, Y32 = (a.astype(np.float32) for a in stream_data(sizes, n_hs32, seed=2))
+
+    def run_hs32():
+        run_hs32.losses = integ32.run(U32, Y32)
+    jobs["hamsym32"] = (run_hs32, n_hs32)
+    n_th["hamsym32"] = n_hs32
     if jax is not None:
-        jx = JaxHL(jax, w0, names, **HYPER)
-        jx.run(*jx.data(Uc, Yc))                                # compile for length 200
-        n_jax = clamp(target / (median_time(lambda: jx.run(*jx.data(Uc, Yc)), 3) / len(Uc)),
-                      20, 2_000_000)
-        Uj, Yj = jx.data(*stream_data(sizes, n_jax, seed=2))
-        jx.run(Uj, Yj)                                          # compile for the timed length
-        jobs["jax"] = (lambda: jx.run(Uj, Yj), n_jax)
-        n_th["jax"] = n_jax
+        jxs = {}
+        for key, weights in (("jax", w0), ("jax32", {n: a.astype(np.float32) for n, a in w0.items()})):
+            jx = jxs[key] = JaxHL(jax, weights, names, **HYPER)
+            jx.run(*jx.data(Uc, Yc))                            # compile for length 200
+            n_jax = clamp(target / (median_time(lambda: jx.run(*jx.data(Uc, Yc)), 3) / len(Uc)),
+                          20, 2_000_000)
+            Uj, Yj = jx.data(*stream_data(sizes, n_jax, seed=2))
+            jx.run(Uj, Yj)                                      # compile for the timed length
+            jobs[key] = (lambda jx=jx, Uj=Uj, Yj=Yj: jx.run(Uj, Yj), n_jax)
+            n_th[key] = n_jax
     times = {k: [] for k in jobs}
     order = list(jobs)
     for r in range(repeats):               # interleaved, rotating the order: drift hits all alike
@@ -525,11 +578,11 @@ def time_net(mod, sizes, repeats, target, jax):
     med = {k: statistics.median(v) for k, v in times.items()}
     med.update({k + "_min": min(v) for k, v in times.items()})
     spread = {k: (max(v) - min(v)) / statistics.median(v) for k, v in times.items()}
-    finite = all(np.all(np.isfinite(a)) for a in integ.weights.values())
+    finite = all(np.all(np.isfinite(a)) for a in [*integ.weights.values(), *integ32.weights.values()])
     with torch.no_grad():
         finite &= all(bool(torch.isfinite(p).all()) for p in hl.params + sgd.params)
     if jax is not None:
-        finite &= all(np.all(np.isfinite(w)) for w in jx.weights())
+        finite &= all(np.all(np.isfinite(w)) for jx in jxs.values() for w in jx.weights())
     return med, spread, {"hamsym": n_hs, **n_th}, finite, float(np.mean(run_hs.losses[-20:]))
 
 
@@ -554,35 +607,39 @@ def guard_cost(mod, sizes, repeats, target):
 _IR_CHILD = r"""
 import collections, importlib.util, json, re, sys
 import numpy as np
-path, modname, n_in, n_out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+path, modname, n_in, n_out, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 spec = importlib.util.spec_from_file_location(modname, path)
 mod = importlib.util.module_from_spec(spec)
 sys.modules[modname] = mod
 spec.loader.exec_module(mod)
-mod.Integrator(seed=0).run(np.zeros((2, n_in)), np.zeros((2, n_out)))
+mod.Integrator(seed=0, dtype=dtype).run(np.zeros((2, n_in), dtype), np.zeros((2, n_out), dtype))
 ir = "\n".join(mod.update_net.inspect_llvm().values())
 ops = collections.Counter()
-for op, width in re.findall(r"= (fmul|fadd|fsub|fdiv) (?:<(\d+) x )?double", ir):
-    ops[f"{op} x{width or 1}"] += 1
-print(json.dumps({"ops": dict(ops), "tanh_calls": ir.count("@tanh(")}))
+for op, width, kind in re.findall(r"= (fmul|fadd|fsub|fdiv) (?:<(\d+) x )?(double|float)", ir):
+    ops[f"{op} {'f64' if kind == 'double' else 'f32'} x{width or 1}"] += 1
+widen = len(re.findall(r"= fpext <", ir)) + len(re.findall(r"= fpext float", ir))
+print(json.dumps({"ops": dict(ops), "tanh_calls": ir.count("@tanh(") + ir.count("@tanhf("),
+                  "fpext": widen}))
 """
 
 
 def vector_evidence(mods):
     """Compile each update kernel in a fresh process with an empty cache (cached code
-    cannot be inspected) and count the LLVM float instructions by vector width."""
-    print("\n== vectorisation: float instructions in the LLVM IR of update_net, by width "
-          "(x8 = <8 x double>, x1 = scalar); libm tanh calls")
-    for label, (mod, path, sizes) in mods.items():
-        with tempfile.TemporaryDirectory() as cache:
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-            env.pop("NUMBA_BOUNDSCHECK", None)
-            out = subprocess.run([sys.executable, "-c", _IR_CHILD, str(path), mod.__name__ + "_ir",
-                                  str(sizes[0]), str(sizes[-1])], env=env, capture_output=True,
-                                 text=True, check=True)
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        ops = ", ".join(f"{k} {v}" for k, v in sorted(res["ops"].items()))
-        print(f"{label:>20}: {ops}; libm tanh calls {res['tanh_calls']}")
+    cannot be inspected) and count the LLVM float instructions by type and vector width."""
+    print("\n== vectorisation: float instructions in the LLVM IR of update_net, by type and width "
+          "(f64 x8 = <8 x double>, x1 = scalar); libm tanh calls; float32 values widened to "
+          "float64 (fpext: the CPython wrapper boxes the float32 loss, 1)")
+    for dtype in ("float64", "float32"):
+        for label, (mod, path, sizes) in mods.items():
+            with tempfile.TemporaryDirectory() as cache:
+                env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+                env.pop("NUMBA_BOUNDSCHECK", None)
+                out = subprocess.run([sys.executable, "-c", _IR_CHILD, str(path), mod.__name__ + "_ir",
+                                      str(sizes[0]), str(sizes[-1]), dtype], env=env,
+                                     capture_output=True, text=True, check=True)
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            ops = ", ".join(f"{k} {v}" for k, v in sorted(res["ops"].items()))
+            print(f"{label:>20} {dtype}: {ops}; libm tanh calls {res['tanh_calls']}; fpext {res['fpext']}")
 
 
 def threads_speedup(tmp, hs, mlp, repeats, target):
@@ -712,7 +769,7 @@ def main():
     print("nets: tanh hidden layers, linear output, biases, loss |o-y|^2/2; non-local HL, flip=-1, "
           + ", ".join(f"{k}={v}" for k, v in HYPER.items())
           + f"; SGD lr={HYPER['delta'] ** 2 * HYPER['beta'] * HYPER['gamma']:g}, "
-          f"momentum={1 - HYPER['theta']:g}; batch 1, float64")
+          f"momentum={1 - HYPER['theta']:g}; batch 1, float64 (and float32 where marked)")
 
     tmp = Path(tempfile.mkdtemp(prefix="hamsym_bench_"))
     try:
@@ -732,6 +789,10 @@ def main():
             jtxt = "" if ej is None else f", weights+costates JAX {ej:.1e}"
             print(f"{label:>20}: weights HL {ew:.1e}, costates HL {ep:.1e}, weights SGD {es:.1e}{jtxt} "
                   f"(weights moved up to {moved:.1e}); parent's first run() {first:.3f}s")
+            e32, j32 = sanity_check_f32(mod, sizes, jax)
+            print(f"{'':>20}  float32 against float64 from the same float32 start (asserted < "
+                  f"{F32_CHECK_TOL:g}): weights+costates hamsym {e32:.1e}"
+                  + ("" if j32 is None else f", JAX {j32:.1e}"))
 
         print(f"\n== time per learning step (median of {args.repeats} interleaved repeats, "
               f"~{args.target:g}s each)")
@@ -748,11 +809,12 @@ def main():
         row("", labels, str)
         row("parameters", [n_params(mods[l][2]) for l in labels], lambda v: f"{v:,}")
         us = lambda v: f"{v[0]:.2f} ({v[1]:.2f})"
-        for key, name in (("hamsym", "hamsym run()"), ("py", "hamsym step() py loop"),
+        for key, name in (("hamsym", "hamsym run()"), ("hamsym32", "hamsym run() float32"),
+                          ("py", "hamsym step() py loop"),
                           ("kernel", "step kernel, all arrays"),
-                          ("jax", "JAX jit+scan HL"),
+                          ("jax", "JAX jit+scan HL"), ("jax32", "JAX jit+scan HL float32"),
                           ("hl", "torch eager HL"), ("sgd", "torch SGD momentum")):
-            if key == "jax" and jax is None:
+            if key.startswith("jax") and jax is None:
                 continue
             row(f"{name:<22}  [us/step]", [(results[l][0][key] * 1e6, results[l][0][key + "_min"] * 1e6)
                                            for l in labels], us)
@@ -760,6 +822,13 @@ def main():
         if jax is not None:
             row("JAX HL / hamsym run()         [x]", ratio("jax", "hamsym"), lambda v: f"{v:.2f}")
             row("  target (issue)              [x]", [JAX_TARGETS[l] for l in labels], lambda v: f">= {v:g}")
+        row("hamsym float64 / float32      [x]", ratio("hamsym", "hamsym32"), lambda v: f"{v:.2f}")
+        row("  target (issue #18)          [x]", [F32_TARGETS[l] for l in labels], lambda v: f">= {v:g}")
+        if jax is not None:
+            row("JAX float64 / float32         [x]", ratio("jax", "jax32"), lambda v: f"{v:.2f}")
+            row("JAX / hamsym, float32         [x]", ratio("jax32", "hamsym32"), lambda v: f"{v:.2f}")
+            row("  target (issue #18)          [x]", [JAX_F32_TARGETS[l] for l in labels],
+                lambda v: f">= {v:g}")
         row("torch HL / hamsym run()       [x]", ratio("hl", "hamsym"), lambda v: f"{v:.1f}")
         row("  target (issue)              [x]", [TARGETS[l] for l in labels], lambda v: f">= {v:g}")
         row("torch SGD / hamsym run()      [x]", ratio("sgd", "hamsym"), lambda v: f"{v:.1f}")
@@ -771,6 +840,8 @@ def main():
             lambda s: f"{s['hamsym'] * 100:.0f}|{s['hl'] * 100:.0f}|{s['sgd'] * 100:.0f}%")
         row("steps per repeat hs|HL|SGD|JAX", [results[l][2] for l in labels],
             lambda n: f"{n['hamsym']}|{n['hl']}|{n['sgd']}|{n.get('jax', '-')}")
+        row("steps per repeat float32 hs|JAX", [results[l][2] for l in labels],
+            lambda n: f"{n['hamsym32']}|{n.get('jax32', '-')}")
         row("weights finite / hs loss (last 20)", [(results[l][3], results[l][4]) for l in labels],
             lambda v: f"{v[0]} / {v[1]:.3g}")
         print("(times: median (best) over the repeats; ratios use medians)")
@@ -831,6 +902,21 @@ def main():
             ok_all &= ok
             print(f"{l:>20}: JAX HL / hamsym   = {ratio:7.2f}x, target >= {JAX_TARGETS[l]:g}x: "
                   f"{'met' if ok else 'NOT met'}")
+        for l in labels:
+            ratio = results[l][0]["hamsym"] / results[l][0]["hamsym32"]
+            ok = ratio >= F32_TARGETS[l]
+            ok_all &= ok
+            print(f"{l:>20}: hamsym float64 / float32 = {ratio:5.2f}x "
+                  f"({results[l][0]['hamsym'] * 1e6:.2f} vs {results[l][0]['hamsym32'] * 1e6:.2f} us/step), "
+                  f"target >= {F32_TARGETS[l]:g}x: {'met' if ok else 'NOT met'}")
+        for l in labels if jax is not None else ():
+            ratio = results[l][0]["jax32"] / results[l][0]["hamsym32"]
+            ok = ratio >= JAX_F32_TARGETS[l]
+            ok_all &= ok
+            print(f"{l:>20}: JAX / hamsym float32 = {ratio:6.2f}x "
+                  f"({results[l][0]['jax32'] * 1e6:.2f} vs {results[l][0]['hamsym32'] * 1e6:.2f} us/step; "
+                  f"JAX float64 / float32 = {results[l][0]['jax'] / results[l][0]['jax32']:.2f}x), "
+                  f"target >= {JAX_F32_TARGETS[l]:g}x: {'met' if ok else 'NOT met'}")
         print(f"\ntotal wall time {time.perf_counter() - t_start:.1f}s")
         return 0
     finally:

@@ -1,13 +1,15 @@
 """Differential fuzz: random networks through hamsym against a PyTorch reference.
 
-    python scripts/fuzz.py --cases 2000 --seed 5 [--jobs 2] [--shrink 1]
+    python scripts/fuzz.py --cases 2000 --seed 5 [--jobs 2] [--shrink 1] [--no-float32]
 
 Works with whatever `hamsym` is importable (run it from any checkout's venv). Each
 case runs in a child worker process, so Numba errors, out-of-bounds writes under
 NUMBA_BOUNDSCHECK=1 and crashes are reported, not fatal (a dead worker is replaced).
 Prints a summary by category and, for the first failure of every category, a shrunk
 standalone reproducer (greedy: fewer terms, states and instants, smaller widths,
-simpler activations and options, while it still fails in the same category).
+simpler activations and options, while it still fails in the same category). A case
+that passes in float64 is then run in float32 (check_case_float32; its categories start
+with "float32"), unless --no-float32.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def worker_main():
     import torch
     torch.set_num_threads(1)
     workdir = Path(tempfile.mkdtemp(prefix="hamsym_fuzz_"))
+    single = os.environ.get("HAMSYM_FUZZ_FLOAT32", "1") == "1"
     count = 0
     for line in sys.stdin:
         msg = json.loads(line)
@@ -47,6 +50,8 @@ def worker_main():
         t = time.time()
         try:
             status = rn.check_case(case, workdir / f"c{count}", tag=f"_{count}")
+            if status == "ok" and single:     # the same module, its float32 versions
+                status = rn.check_case_float32(case, workdir / f"c{count}", tag=f"_{count}")
             reply = {"status": status}
         except rn.CaseFailure as err:
             reply = {"status": "fail", "category": err.category, "message": err.message}
@@ -59,12 +64,13 @@ def worker_main():
 
 
 class Worker:
-    def __init__(self, timeout):
+    def __init__(self, timeout, float32=True):
         self.timeout = timeout
+        self.float32 = float32
         self.proc = None
 
     def start(self):
-        env = dict(os.environ)
+        env = dict(os.environ, HAMSYM_FUZZ_FLOAT32="1" if self.float32 else "0")
         env.setdefault("NUMBA_BOUNDSCHECK", "1")
         env.setdefault("OMP_NUM_THREADS", "1")        # workers share the cores: one thread each
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"],
@@ -116,7 +122,8 @@ class Worker:
 class Pool:
     """Threads, each with its own worker process."""
 
-    def __init__(self, jobs, timeout):
+    def __init__(self, jobs, timeout, float32=True):
+        self.float32 = float32
         self.local = threading.local()
         self.workers = []
         self.lock = threading.Lock()
@@ -126,7 +133,7 @@ class Pool:
     def _check(self, case):
         w = getattr(self.local, "worker", None)
         if w is None:
-            w = self.local.worker = Worker(self.timeout)
+            w = self.local.worker = Worker(self.timeout, self.float32)
             with self.lock:
                 self.workers.append(w)
         return w.check(case)
@@ -179,13 +186,14 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--json", help="write every result to this file")
+    ap.add_argument("--no-float32", action="store_true", help="check float64 only")
     args = ap.parse_args(argv)
 
     import hamsym
     print(f"hamsym from {Path(hamsym.__file__).parent}; {args.cases} cases from seed {args.seed}, "
           f"{args.jobs} workers, NUMBA_BOUNDSCHECK={os.environ.get('NUMBA_BOUNDSCHECK', '1')}", flush=True)
     cases = [rn.random_case(s) for s in range(args.seed, args.seed + args.cases)]
-    pool = Pool(args.jobs, args.timeout)
+    pool = Pool(args.jobs, args.timeout, float32=not args.no_float32)
     t0 = time.time()
     results = []
     try:
@@ -238,6 +246,9 @@ def main(argv=None):
                     final = pool.map([small]).__next__()
                     print(f"--- shrunk after {n} tries ({rn.describe(small)}): "
                           f"{final.get('message', final['status'])[:300]}")
+                    if cat.startswith("float32"):
+                        print("(a float32 failure: run the network below with "
+                              "rn.check_case_float32; the reproducer checks float64)")
                     try:
                         print(rn.reproducer(small))
                     except Exception as err:      # e.g. the reference itself fails

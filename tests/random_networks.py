@@ -1092,6 +1092,132 @@ def check_case(case, workdir, tag=""):
     return "ok"
 
 
+# ------------------------------------------------------------------------------------
+# float32: the same networks learning in single precision
+
+EPS32 = float(np.finfo(np.float32).eps)       # 2^-23
+# A float32 value may carry F32_ROUNDINGS roundings' worth of error per step checked, each
+# amplified as the network amplifies a relative EPS32 change of what it starts from.
+F32_ROUNDINGS = 16
+F32_TWINS = 2
+
+
+def _as_float32(vals):
+    return {key: {k: np.asarray(v, np.float32) for k, v in part.items()} for key, part in vals.items()}
+
+
+def _twin_start(tv, hyper, seed):
+    """tv and the hyperparameters and params, each value moved by EPS32 relative, signs at random."""
+    import torch
+    rng = np.random.default_rng([seed, 32])
+    twin = {key: {k: v * (1 + EPS32 * torch.tensor(rng.choice([-1.0, 1.0], size=tuple(v.shape))))
+                  for k, v in part.items()} for key, part in tv.items()}
+    moved = {k: (v if k == "flip" or v is None else v * (1 + EPS32 * rng.choice([-1.0, 1.0])))
+             for k, v in hyper.items()}
+    return twin, moved
+
+
+def _f32_tolerance(want, twins):
+    """F32_ROUNDINGS * (EPS32 * (1 + scale of want) + the largest distance of a twin from want)."""
+    want = np.asarray(want, np.float64)
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    spread = max((float(np.max(np.abs(np.asarray(t, np.float64) - want))) if want.size else 0.0)
+                 for t in twins) if twins else 0.0
+    return F32_ROUNDINGS * (EPS32 * (1.0 + scale) + spread), scale, spread
+
+
+def check_case_float32(case, workdir, tag="", stats=None):
+    """The case's network learning in float32 (Integrator(dtype="float32"): run(), then
+    run_stream()) against the float64 reference started from the same float32 values and
+    fed the same float32 samples. Each loss and, at the end of each phase, each array must
+    be within _f32_tolerance of the reference: float32's epsilon times the network's own
+    amplification, measured by F32_TWINS more reference runs from starts moved by EPS32.
+    Returns 'ok' or 'refused' (the float64 check tests refusals); raises CaseFailure.
+    stats, a list, gets (phase, what, error, tolerance, scale, spread) of every comparison."""
+    import hamsym as hs
+    if expected_refusal(case) is not None:
+        return "refused"
+    spec = Spec(case["spec"])
+    try:
+        mod = load_module(case, workdir, tag)
+    except Exception as err:
+        raise CaseFailure(f"derive/load {type(err).__name__}", str(err).splitlines()[0][:300]) from err
+    vals, U, Y = initial_values(case)
+    vals, U, Y = _as_float32(vals), U.astype(np.float32), Y.astype(np.float32)
+    storage = {**mod.WEIGHTS, **mod.STATES}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hs.FrozenWeightsWarning)
+        warnings.filterwarnings("ignore", "the weights are frozen")
+        try:
+            learner = mod.Integrator(seed=0, dtype="float32",
+                                     weights={k: v.reshape(storage[k]) for k, v in vals["w"].items()},
+                                     states={k: v.reshape(storage[k]) for k, v in vals["x"].items()},
+                                     **case["over"])
+            for k, v in {**vals["pw"], **vals["px"]}.items():
+                learner.costates[k][...] = v.reshape(storage[k])
+        except Exception as err:
+            raise CaseFailure(f"Integrator {type(err).__name__}", str(err).splitlines()[0][:300]) from err
+        return _run_float32(case, learner, spec, vals, U, Y, stats)
+
+
+def _run_float32(case, learner, spec, vals, U, Y, stats):
+    import torch
+    shapes, hyper = spec.shapes, effective_hyper(case)
+    if any(a.dtype != np.float32 for part in (learner.weights, learner.states, learner.costates)
+           for a in part.values()):
+        raise CaseFailure("float32 dtype", "a float32 learner holds arrays of another dtype")
+    tv = {key: {k: torch.tensor(v, dtype=torch.float64) for k, v in part.items()}
+          for key, part in vals.items()}
+    runs = [(TorchModel(spec, hyper), tv)]
+    for i in range(F32_TWINS):
+        twin, moved = _twin_start(tv, hyper, case["seed"] + i)
+        runs.append((TorchModel(spec, moved), twin))
+
+    def compare(phase, what, got, want, twins):
+        tol, scale, spread = _f32_tolerance(want, twins)
+        got = np.asarray(got, np.float64)
+        err = float(np.max(np.abs(got - np.asarray(want, np.float64)))) if got.size else 0.0
+        if stats is not None:
+            stats.append((phase, what, err, tol, scale, spread))
+        if not err <= tol or not np.all(np.isfinite(got)):
+            raise CaseFailure(f"float32 {what.split()[0]}",
+                              f"{phase}: {what} off by {err:.3g} > tolerance {tol:.3g} (scale "
+                              f"{scale:.3g}, twins' spread {spread:.3g}; got {got.ravel()[:3]}, "
+                              f"want {np.asarray(want).ravel()[:3]})")
+
+    t = 0
+    for phase, T in (("run", case["steps"] + case["run_T"]), ("run_stream", case["stream_T"])):
+        if not T:
+            continue
+        wants = []
+        for i in range(T):
+            u = torch.tensor(U[t + i], dtype=torch.float64).reshape(shapes["u"])
+            y = torch.tensor(Y[t + i], dtype=torch.float64).reshape(shapes["y"])
+            stepped = [reference_step(case, model, values, u, y) for model, values in runs]
+            wants.append([loss for loss, _ in stepped])
+            runs = [(model, new) for (model, _), (_, new) in zip(runs, stepped)]
+        try:
+            if phase == "run":
+                got = np.asarray(learner.run(U[t:t + T], Y[t:t + T]))
+            else:
+                chunks = []
+                learner.run_stream(zip(U[t:t + T], Y[t:t + T]), chunk=2,
+                                   on_chunk=lambda ls: chunks.append(np.array(ls)))
+                got = np.concatenate(chunks)[:T]
+        except Exception as err:
+            raise CaseFailure(f"float32 {phase} {_exc_name(err)}", _exc_text(err), phase) from err
+        for i in range(T):
+            compare(phase, f"loss of step {t + i + 1}", got[i], wants[i][0], wants[i][1:])
+        ref = runs[0][1]
+        for key, live, label in (("x", learner.states, "state"), ("px", learner.costates, "state costate"),
+                                 ("w", learner.weights, "weight"), ("pw", learner.costates, "weight costate")):
+            for name, want in ref[key].items():
+                compare(phase, f"{label} {name!r}", np.asarray(live[name]).reshape(shapes[name]),
+                        want.numpy(), [values[key][name].numpy() for _, values in runs[1:]])
+        t += T
+    return "ok"
+
+
 def _compare_record(rec, spec_shapes, seen, wants, twins):
     """run(record=...) rows against the reference's values before each step."""
     for i, ref in enumerate(seen):

@@ -1,5 +1,6 @@
 """Checkpoints and pickles: a learner saved at step 1,000 and resumed in a fresh
-process (cold and warm Numba cache) ends bit-identical to an uninterrupted run."""
+process (cold and warm Numba cache) ends bit-identical to an uninterrupted run, in
+float64 and in float32."""
 
 import json
 import os
@@ -32,24 +33,26 @@ _CHILD = textwrap.dedent("""
     import numpy as np
     role, spec_file, out = sys.argv[1], sys.argv[2], sys.argv[3]
     result = {}
-    for key, path, name in json.load(open(spec_file)):
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
+    for key, path, name, dtype in json.load(open(spec_file)):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[name])
+        mod = sys.modules[name]
         rng = np.random.default_rng(7)
-        data = [rng.normal(size=(%(STEPS)d,) + shape) for shape in {**mod.INPUTS, **mod.TARGETS}.values()]
+        data = [rng.normal(size=(%(STEPS)d,) + shape).astype(dtype)
+                for shape in {**mod.INPUTS, **mod.TARGETS}.values()]
         states = {"a": np.ones(3)} if "a" in mod.STATES else None
         if role == "first":
-            whole = mod.Integrator(seed=1, states=states)
+            whole = mod.Integrator(seed=1, states=states, dtype=dtype)
             whole.run(*data)
-            half = mod.Integrator(seed=1, states=states)
+            half = mod.Integrator(seed=1, states=states, dtype=dtype)
             half.run(*(d[:%(SAVE_AT)d] for d in data))
             half.save(out + key + ".npz")
             learner = whole
         else:
             learner = mod.Integrator.restore(out + key + ".npz")
-            assert learner.step_count == %(SAVE_AT)d
+            assert learner.step_count == %(SAVE_AT)d and learner.dtype == dtype
             learner.run(*(d[%(SAVE_AT)d:] for d in data))
         assert learner.step_count == %(STEPS)d
         result[key] = {kind: {n: a.tolist() for n, a in getattr(learner, kind).items()}
@@ -71,15 +74,15 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path):
     for key, system in _systems().items():
         for scheme in ("local", "nonlocal"):
             name = f"{system.net.name}_{scheme}"
-            specs.append((f"{key}_{scheme}", str(hs.generate(system, tmp_path / f"{name}.py",
-                                                             scheme=scheme)), name))
+            path = str(hs.generate(system, tmp_path / f"{name}.py", scheme=scheme))
+            specs += [(f"{key}_{scheme}_{dtype}", path, name, dtype) for dtype in ("float64", "float32")]
     spec_file = tmp_path / "specs.json"
     spec_file.write_text(json.dumps(specs))
     out = f"{tmp_path}/"
     whole = _child("first", spec_file, out, tmp_path / "cache_first")
     cold = _child("cold", spec_file, out, tmp_path / "cache_resume")     # empty cache
     warm = _child("warm", spec_file, out, tmp_path / "cache_resume")     # filled by cold
-    for key, _, _ in specs:
+    for key, _, _, _ in specs:
         for kind in ("weights", "states", "costates"):
             for name, value in whole[key][kind].items():
                 # floats through JSON round-trip exactly (repr), so == is bit-identity

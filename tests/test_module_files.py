@@ -80,7 +80,7 @@ def test_edited_or_foreign_file_is_refused_unless_overwrite(tmp_path):
         assert path.read_text() == "print('not generated')\n"
     hs.generate(_system(), path, overwrite=True)
     assert R.is_hamsym_module(path.read_text())
-    edited = path.read_text().replace("_aw = 1.0 + flip * theta", "_aw = 1.0")
+    edited = path.read_text().replace("_aw = _F(1.0 + flip * theta)", "_aw = _F(1.0)")
     path.write_text(edited)
     assert not R.is_hamsym_module(path.read_text())
     with pytest.raises(FileExistsError, match="or was edited since"):

@@ -3,7 +3,10 @@ float64 reference of the HL step (tests/random_networks.py): every scheme, flips
 resets, hyperparameter overrides, random states and costates. Each case checks a few
 `step()` calls (loss, every weight, state and costate), then `run()` and
 `run_stream()` over a few more steps against the same reference iterated (a few
-cases record every state and weight in `run()` and compare the rows too).
+cases record every state and weight in `run()` and compare the rows too). Each network
+also learns in float32 (`run()`, `run_stream()`) against the same float64 reference,
+started from the same float32 values, within float32's epsilon times the network's
+measured amplification (tests/random_networks.py, check_case_float32).
 
 `python scripts/fuzz.py --cases 2000` runs many more, with shrunk reproducers.
 """
@@ -31,6 +34,13 @@ def test_random_network_matches_reference(index, tmp_path):
     status = rn.check_case(case, tmp_path)
     # a weight used by two groups of the partial scheme must be refused, naming it
     assert status == ("refused" if refusal else "ok")
+
+
+@pytest.mark.parametrize("index", range(N_CASES), ids=lambda i: f"case_{i:03d}")
+def test_random_network_in_float32(index, tmp_path):
+    """The same network learning in float32, against the float64 reference from the same
+    float32 start, within float32's epsilon times the network's measured amplification."""
+    assert rn.check_case_float32(CASES[index], tmp_path) in ("ok", "refused")
 
 
 def test_the_cases_cover_what_they_should():

@@ -49,16 +49,17 @@ def test_auto_threads_only_very_large_layers():
     assert not _parallel_kernels(source([8, 512, 1024, 2]))
 
 
-def test_threaded_steps_are_bit_identical(modules):
-    U, Y = stream()
-    learners = {t: m.Integrator(seed=4) for t, m in modules.items()}
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_threaded_steps_are_bit_identical(modules, dtype):
+    U, Y = (a.astype(dtype) for a in stream())
+    learners = {t: m.Integrator(seed=4, dtype=dtype) for t, m in modules.items()}
     losses = {t: learner.run(U, Y) for t, learner in learners.items()}
     assert np.array_equal(losses[True], losses[False])
     for kind in ("weights", "costates"):
         a, b = (getattr(learners[t], kind) for t in (True, False))
         for name in a:
             assert np.array_equal(a[name], b[name]), (kind, name)
-    moved = modules[False].Integrator(seed=4).weights["W2"]
+    moved = modules[False].Integrator(seed=4, dtype=dtype).weights["W2"]
     assert np.abs(learners[True].weights["W2"] - moved).max() > 1e-4
     outs = [learners[t].forward(U[0]) for t in (True, False)]
     for name in outs[0]:

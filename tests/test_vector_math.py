@@ -1,48 +1,48 @@
-"""The generated module's own tanh (arithmetic only, so loops vectorise) against libm's, and its
-vectorised dot product against the order it promises."""
+"""The runtime's vectorisable functions (hamsym/runtime/vector_math.py) on their own: tanh in
+float64 and float32 against libm's, their polynomial against the fit that made it, the
+bit-pattern helpers against numpy's views, and the dot product against a plain Python sum
+in the order it promises."""
 
 import math
+import runpy
 
 import numba
 import numpy as np
 import pytest
 
-from hamsym.codegen import vector_math
+from hamsym.codegen import vector_math as fitting
+from hamsym.codegen.lower import lanes
+from hamsym.runtime import vector_math as vm
 
-MAX_ULP = 2
+MAX_ULP = {np.float64: 2, np.float32: 2}
 
 
-@pytest.fixture(scope="module")
-def tanh_loop():
-    """_tanh exactly as a generated module defines it, applied over an array by a compiled loop."""
-    space = {"numba": numba, "math": math, "_JIT": dict(nogil=True, error_model="numpy")}
-    exec(vector_math.source(), space)          # the text the template includes
-    tanh = space["_tanh"]
+@numba.njit(error_model="numpy")
+def _apply_tanh(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vm._tanh(x[i])
 
-    @numba.njit(error_model="numpy")
-    def apply(x, out):
-        for i in range(x.shape[0]):
-            out[i] = tanh(x[i])
 
-    def f(x):
-        out = np.empty_like(x)
-        apply(x, out)
-        return out
-    return f
+def tanh(x):
+    out = np.empty_like(x)
+    _apply_tanh(x, out)
+    return out
 
 
 def ulps(a, b):
     """Distance in units in the last place (adjacent floats are 1 apart; 0.0 and -0.0 are 0)."""
+    signed = np.int64 if a.dtype == np.float64 else np.int32
+
     def ordered(v):
-        bits = v.view(np.int64)
-        return np.where(bits < 0, np.int64(-2 ** 63) - bits, bits)
+        bits = v.view(signed).astype(np.int64)
+        return np.where(bits < 0, np.iinfo(signed).min - bits, bits)
     return np.abs(ordered(a) - ordered(b))
 
 
 def points():
     rng = np.random.default_rng(11)
     tiny = np.nextafter(0.0, 1.0)
-    switch = vector_math.SWITCH
+    switch = fitting.SWITCH
     edges = [0.0, tiny, 1e-320, 2.2250738585072014e-308, 1e-300, 1e-160, 1e-8, 0.1, 0.5,
              np.nextafter(switch, 0.0), switch, np.nextafter(switch, 1.0), 1.0, 10.0,
              19.0, 19.06, 19.1, 20.0, np.nextafter(20.0, 21.0), 40.0, 710.0, 1e300,
@@ -55,60 +55,128 @@ def points():
     return np.concatenate([x, -x])
 
 
-def test_tanh_within_2_ulp_of_libm(tanh_loop):
+def points32():
+    """Every 29th float32 from 2^-30 to 12, the edges, and their negatives (19 million)."""
+    lo, hi = np.float32(2.0 ** -30).view(np.int32), np.float32(12.0).view(np.int32)
+    x = np.arange(lo, hi, 29, dtype=np.int32).view(np.float32)
+    f32 = np.finfo(np.float32)
+    edges = np.array([0.0, f32.smallest_subnormal, f32.tiny, 1e-20, np.nextafter(np.float32(0.625), 0),
+                      0.625, np.nextafter(np.float32(0.625), 1), 9.0, 9.1, 10.0, 20.0, 1e10, f32.max,
+                      np.inf], np.float32)
+    x = np.concatenate([x, edges])
+    return np.concatenate([x, -x])
+
+
+def test_tanh64_within_2_ulp_of_libm():
     x = points()
-    got, want = tanh_loop(x), np.tanh(x)
-    assert np.isnan(tanh_loop(np.array([np.nan, -np.nan]))).all()
+    got, want = tanh(x), np.tanh(x)
+    assert np.isnan(tanh(np.array([np.nan, -np.nan]))).all()
     err = ulps(got, want)
     worst = int(np.argmax(err))
-    assert err.max() <= MAX_ULP, f"{err.max()} ulp at x = {x[worst]!r}: {got[worst]!r} vs {want[worst]!r}"
+    assert err.max() <= MAX_ULP[np.float64], \
+        f"{err.max()} ulp at x = {x[worst]!r}: {got[worst]!r} vs {want[worst]!r}"
     assert (err == 0).mean() > 0.6             # mostly the same bits as libm
     # signs of zero and the odd symmetry hold exactly
     assert np.array_equal(np.signbit(got), np.signbit(want))
-    assert np.array_equal(tanh_loop(-x), -got)
+    assert np.array_equal(tanh(-x), -got)
     # the edges bit for bit
     for v in (0.0, -0.0, 5e-324, -5e-324, 1e-300, 25.0, -25.0, np.inf, -np.inf):
-        out = tanh_loop(np.array([v]))[0]
+        out = tanh(np.array([v]))[0]
         assert out == math.tanh(v) and math.copysign(1, out) == math.copysign(1, math.tanh(v)), v
 
 
+def test_tanh32_within_2_ulp_of_tanh_rounded_to_float32():
+    x = points32()
+    got = tanh(x)
+    assert got.dtype == np.float32
+    want = np.tanh(x.astype(np.float64)).astype(np.float32)      # libm, rounded once
+    err = ulps(got, want)
+    worst = int(np.argmax(err))
+    assert err.max() <= MAX_ULP[np.float32], \
+        f"{err.max()} ulp at x = {x[worst]!r}: {got[worst]!r} vs {want[worst]!r}"
+    assert (err == 0).mean() > 0.9
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert np.array_equal(tanh(-x), -got)
+    assert np.isnan(tanh(np.array([np.nan, -np.nan], np.float32))).all()
+    for v in (0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45):
+        out = tanh(np.array([v], np.float32))[0]
+        assert out == np.float32(math.tanh(v)) and np.signbit(out) == np.signbit(np.float32(v)), v
 
-def lanes_reference(row, v, lanes):
-    """The order _dot promises, in plain numpy float64 (elementwise IEEE operations)."""
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_polynomial_is_the_fit(dtype):
+    """Below the switch, _tanh is a + a z R(z) with R's coefficients those fit_tanh_r gives
+    (rounded to the dtype), evaluated in the dtype by Horner's rule: the same bits."""
+    degree = fitting.DEGREES[np.dtype(dtype).name]
+    coefficients = [dtype(c) for c in fitting.fit_tanh_r(degree)]
+    a = np.linspace(0.0, fitting.SWITCH, 100_001, dtype=dtype)[:-1]
+    z = a * a
+    q = np.full_like(a, coefficients[-1])
+    for c in reversed(coefficients[:-1]):
+        q = q * z + c
+    assert np.array_equal(tanh(a), a + a * (z * q))
+
+
+def test_bit_patterns_match_numpy_views():
+    @numba.njit
+    def patterns(x64, x32):
+        return vm._as_bits(x64), vm._as_double(vm._as_bits(x64)), vm._as_bits32(x32), \
+            vm._as_single(vm._as_bits32(x32)), vm._as_single(np.int64(vm._as_bits32(x32)))
+
+    for v in (0.0, -0.0, 1.0, -2.5, 1e-310, np.inf, 3.4e38):
+        b64, back64, b32, back32, wide32 = patterns(v, np.float32(v))
+        assert b64 == np.float64(v).view(np.int64) and back64 == v
+        assert b32 == np.float32(v).view(np.int32) and back32 == np.float32(v) == wide32
+        assert np.signbit(back32) == np.signbit(np.float32(v))
+
+
+def lanes_reference(row, v, width):
+    """The order _dot promises, as a plain Python loop over numpy scalars of the arrays' dtype
+    (each product and sum rounded to that dtype)."""
+    zero = row.dtype.type(0.0)
     k = row.shape[0]
-    whole = k - k % lanes
-    acc = np.zeros(lanes)
-    for r in range(0, whole, lanes):
-        acc = acc + (row[r:r + lanes] * v[r:r + lanes]).astype(np.float64)
-    acc = list(acc)
+    whole = k - k % width
+    acc = [zero] * width
+    for r in range(whole):
+        acc[r % width] = acc[r % width] + row[r] * v[r]
     for r in range(whole, k):
-        acc[0] = acc[0] + np.float64(row[r] * v[r])
+        acc[0] = acc[0] + row[r] * v[r]
     while len(acc) > 1:
         acc = [acc[u] + acc[u + 1] for u in range(0, len(acc), 2)]
     return acc[0]
 
 
-def test_dot_adds_in_its_documented_order():
-    from hamsym.codegen.lower import lanes
-    space = {"numba": numba, "math": math, "_JIT": dict(nogil=True, error_model="numpy")}
-    exec(vector_math.source(), space)
-    dot = space["_dot"]
+@numba.njit(error_model="numpy")
+def _rows(a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = vm._dot(a, i, b, 4) if a.shape[1] < 64 else (
+            vm._dot(a, i, b, 8) if a.shape[1] < 256 else vm._dot(a, i, b, 16))
 
-    @numba.njit(error_model="numpy")
-    def rows(a, b, out):
-        for i in range(a.shape[0]):
-            out[i] = dot(a, i, b, 4) if a.shape[1] < 64 else (
-                dot(a, i, b, 8) if a.shape[1] < 256 else dot(a, i, b, 16))
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dot_adds_in_its_documented_order(dtype):
     rng = np.random.default_rng(2)
-    for k in (8, 13, 32, 64, 70, 256, 16 * 7 + 3):
-        for dtype in (np.float64, np.float32):
-            a = rng.normal(size=(4, k)).astype(dtype)
-            b = rng.normal(size=k).astype(dtype)
-            out = np.empty(4)
-            rows(a, b, out)
-            want = [lanes_reference(a[i], b, lanes(k)) for i in range(4)]
-            assert np.array_equal(out, want), (k, dtype)
-            assert np.allclose(out, a.astype(float) @ b.astype(float), rtol=1e-5)
+    for k in (8, 13, 32, 64, 70, 256, 16 * 7 + 3, 1024):
+        a = rng.normal(size=(4, k)).astype(dtype)
+        b = rng.normal(size=k).astype(dtype)
+        out = np.empty(4, dtype)
+        _rows(a, b, out)
+        want = np.array([lanes_reference(a[i], b, lanes(k)) for i in range(4)], dtype)
+        assert np.array_equal(out, want), (k, dtype)
+        # and it is a dot product: within a few roundings per term of the float64 one
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        bound = 2 * k * np.finfo(dtype).eps * (np.abs(a).astype(np.float64) @ np.abs(b))
+        assert np.all(np.abs(out - exact) <= bound), (k, dtype)
     with pytest.raises(IndexError, match="differ in length"):
-        rows(np.ones((2, 300)), np.ones(299), np.empty(2))
+        _rows(np.ones((2, 300), dtype), np.ones(299, dtype), np.empty(2, dtype))
+
+
+def test_generated_modules_call_the_runtimes_functions():
+    import hamsym as hs
+    from hamsym.declare.zoo import mlp
+    source = hs.render(hs.derive(mlp([2, 3, 1], name="vm")))
+    assert "_tanh, _dot = _runtime.tanh, _runtime.dot" in source and "def _tanh" not in source
+    assert fitting.RUNTIME.read_text() == open(vm.__file__).read()
+    space = runpy.run_path(vm.__file__)          # standalone: the file defines it all
+    assert {"_tanh", "_tanh64", "_tanh32", "_dot", "_as_double", "_as_bits",
+            "_as_single", "_as_bits32"} <= set(space)

@@ -10,10 +10,17 @@ the expression that uses it (the forward pass of a layer is then one loop).
 
 Vectors (n, 1) live in 1-D arrays, matrices in 2-D C-ordered arrays, scalars in
 locals. All sizes are compile-time constants in the emitted code.
+
+Arithmetic stays in the learner's float type: every function of lowered code opens
+with ``_F``, the float type of its arrays (``float_prologue``), writes each float
+literal as ``_F(c)`` and rebinds its scalars (hyperparameters, params) to ``_F``. A
+bare 1.0 is a float64 in Numba, and one float64 operand widens a float32 expression
+and every loop it is in to float64 (docs/precision.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from ..declare import expr as E
@@ -29,6 +36,26 @@ from .scalar import scalar_code
 # once 0.81x; 4096-4096-10 1.23x to 1.95x; a small layer gains nothing)
 PARALLEL_WORK = 1 << 20
 COLUMN_BLOCK, MAX_BLOCKS = 256, 64    # column blocks of a threaded update pass (column_blocks)
+
+
+def lit(value):
+    """A float literal in the function's float type _F (see float_prologue)."""
+    return f"_F({float(value)!r})"
+
+
+def float_prologue(args, lines, scalars, coefficients=False):
+    """The opening lines of a function of lowered code with these arguments and body
+    lines: _F, the float type of its first array argument (the learner's dtype), then,
+    with coefficients, the step's coefficients of p and x (from the float64
+    hyperparameters, rounded once to _F), then the scalars the body reads, in _F."""
+    arrays = [a for a in args if a not in scalars]
+    out = [f"_F = {arrays[0]}.dtype.type" if arrays else "_F = numba.float64"]
+    if coefficients:
+        out += ["_aw = _F(1.0 + flip * theta)", "_ax = _F(1.0 + flip * theta_neurons)",
+                "_ds = _F(delta * flip)", "_db = _F(delta * beta)"]
+    body = "\n".join(lines)
+    out += [f"{a} = _F({a})" for a in args if a in scalars and re.search(rf"\b{a}\b", body)]
+    return out
 
 
 def lanes(k):
@@ -135,11 +162,11 @@ class Lowering:
         if e in self.pending:
             raise ReadAfterWrite(str(e))
         if isinstance(e, E.Const):
-            return repr(float(e.value))
+            return lit(e.value)
         if isinstance(e, E.Zero):
-            return "0.0"
+            return lit(0.0)
         if isinstance(e, E.Ones):
-            return "1.0"
+            return lit(1.0)
         if isinstance(e, E.Add):
             out = self.at(e.args[0], i, j, pre)
             for a in e.args[1:]:
@@ -152,7 +179,7 @@ class Lowering:
             a, b = e.args
             return f"({self.at(a, i, j, pre)} * {self.at(b, i, j, pre)})"
         if isinstance(e, E.Reciprocal):
-            return f"(1.0 / {self.at(e.args[0], i, j, pre)})"
+            return f"({lit(1.0)} / {self.at(e.args[0], i, j, pre)})"
         if isinstance(e, E.Transpose):
             return self.at(e.args[0], j, i, pre)
         if isinstance(e, E.MatMul) and e.args[0].shape[1] == 1:       # outer product
@@ -316,13 +343,13 @@ class Lowering:
         how LLVM compiles the kernel. The module's _dot (row_dot) keeps this order."""
         n = lanes(k)
         if k < 2 * n:
-            self.emit(f"{acc} = 0.0", depth)
+            self.emit(f"{acc} = {lit(0.0)}", depth)
             self.emit(f"for _r in range({k}):", depth)
             self.emit(f"{acc} += {term('_r')}", depth + 1)
             return
         parts = [f"{acc}_{u}" for u in range(n)]
         for part in parts:
-            self.emit(f"{part} = 0.0", depth)
+            self.emit(f"{part} = {lit(0.0)}", depth)
         whole = k - k % n
         self.emit(f"for _r in range(0, {whole}, {n}):", depth)
         for u, part in enumerate(parts):
@@ -441,7 +468,7 @@ class Lowering:
         self.prepare(e.args[0])
         if isinstance(e, E.Inner):
             self.prepare(e.args[1])
-        self.emit(f"{name} = 0.0")
+        self.emit(f"{name} = {lit(0.0)}")
 
         def body(i, j, depth):
             pre = []
@@ -467,7 +494,7 @@ class Lowering:
         name = name or self.fresh("t")
         self.buffer(name, e.shape)
         self._max(z)
-        self.emit("_se = 0.0")
+        self.emit(f"_se = {lit(0.0)}")
         self.emit(f"for _i in range({n}):")
         self.emit(f"{name}[_i] = math.exp({self.at(z, '_i', '0', [])} - _mx)", 1)
         self.emit(f"_se += {name}[_i]", 1)
@@ -482,9 +509,8 @@ class Lowering:
         name = name or self.fresh("s")
         zi, yi = self.at(z, "_i", "0", []), self.at(y, "_i", "0", [])
         self._max(z)
-        self.emit("_se = 0.0")
-        self.emit("_sy = 0.0")
-        self.emit("_yz = 0.0")
+        for acc in ("_se", "_sy", "_yz"):
+            self.emit(f"{acc} = {lit(0.0)}")
         self.emit(f"for _i in range({n}):")
         self.emit(f"_se += math.exp({zi} - _mx)", 1)
         self.emit(f"_sy += {yi}", 1)

@@ -38,7 +38,6 @@ from .lower import PARALLEL_WORK
 from .schedule import Schedule, components
 from .step import Kernel
 from .step import lower_step
-from .vector_math import source as vector_math_source
 
 _HASH_LINE = re.compile(r'^SPEC_HASH = "[0-9a-f]*"$', re.M)
 # the lines a module's STRUCTURE leaves out: its own hashes and the default values
@@ -129,7 +128,7 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
                  versions or current_versions()),
         schedule=schedule, tables=tables, loops=loops, distributed=plan,
         kernels=Kernels(code.kernels, code.driver, forward, advance),
-        runtime=Runtime(runtime.NAME, runtime.DIGEST), vector_math=vector_math_source(),
+        runtime=Runtime(runtime.NAME, runtime.DIGEST),
         structure="")
     structure = hashlib.sha256(_NOT_STRUCTURE.sub("", source).encode()).hexdigest()
     return _stamp(source.replace('STRUCTURE = ""', f'STRUCTURE = "{structure}"', 1))

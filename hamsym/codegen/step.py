@@ -36,7 +36,8 @@ from ..declare import expr as E
 from ..declare.expr import Var
 from ..declare.network import HYPER, HYPERPARAMETERS
 from ..declare.rewrite import expand, substitute, walk
-from .lower import Lowering, ReadAfterWrite, count_uses, evaluated_children, storage_shape
+from .lower import (Lowering, ReadAfterWrite, count_uses, evaluated_children, float_prologue,
+                    lit, storage_shape)
 from .schedule import components
 from .units import partition
 
@@ -51,6 +52,7 @@ class Kernel:
     lines: list          # body
     returns_loss: bool
     parallel: bool = False   # some loop runs on all threads (numba.prange)
+    prologue: tuple = ()     # opening lines: the float type _F and scalars in it (float_prologue)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ class _UnitLowering:
         low.emit("# -- forward: instantaneous neurons and loss, at step k")
         for name, d in instants:
             low.materialize(d, name=name)
-        low.emit(f"_loss = {low.materialize(loss, name='_l') if loss is not None else '0.0'}")
+        low.emit(f"_loss = {low.materialize(loss, name='_l') if loss is not None else lit(0.0)}")
         if any(e not in fused for _, e in messages):
             low.emit("# -- backward messages dH/dh, at step k")
         for name, e in messages:
@@ -329,7 +331,8 @@ class _UnitLowering:
         shared = set(self.shared.values()) if returns_loss else set()
         work = [b for b in low.buffers if b not in outputs and (b not in shared or b in low.read)]
         args = own + published + received + data + list(HYPERPARAMETERS) + params + work + list(outputs)
-        return Kernel(name, args, low.lines, returns_loss, low.threaded), dict(low.buffers)
+        prologue = float_prologue(args, low.lines, set(HYPERPARAMETERS) | set(params), coefficients=True)
+        return Kernel(name, args, low.lines, returns_loss, low.threaded, tuple(prologue)), dict(low.buffers)
 
 
 def _merge_buffers(buffers, new, kernel):

@@ -9,6 +9,7 @@ from .checkpoint import CheckpointError
 from .checks import HyperparameterWarning
 from .jit import HOT, JIT  # noqa: F401 (the kernels' compile options)
 from .tables import Tables
+from .vector_math import _dot as dot, _tanh as tanh  # noqa: F401 (vectorising kernels)
 from .views import view  # noqa: F401 (the bound step's arrays)
 
 
