@@ -442,3 +442,38 @@ def test_the_runtime_digest_sees_any_change(tmp_path):
     folder = write_runtime(tmp_path)
     (folder / "learner.py").write_bytes((folder / "learner.py").read_bytes() + b"\n")
     assert runtime.digest(folder) != runtime.DIGEST
+
+
+# -- damaged checkpoints, at random ---------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_damaged_checkpoint_is_read_whole_or_refused_clearly(tmp_path, data):
+    whole = Path(_write(tmp_path / "c.npz")).read_bytes()
+    how = data.draw(st.sampled_from(["truncate", "flip", "random", "splice"]))
+    if how == "truncate":
+        damaged = whole[:data.draw(st.integers(0, len(whole) - 1))]
+    elif how == "flip":
+        at = data.draw(st.integers(0, len(whole) - 1))
+        damaged = whole[:at] + bytes([whole[at] ^ data.draw(st.integers(1, 255))]) + \
+            whole[at + 1:]
+    elif how == "random":
+        damaged = data.draw(st.binary(max_size=2000))
+    else:
+        at = data.draw(st.integers(0, len(whole)))
+        damaged = whole[:at] + data.draw(st.binary(min_size=1, max_size=64)) + whole[at:]
+    path = tmp_path / "d.npz"
+    path.write_bytes(damaged)
+    try:
+        meta, arrays = _read(path)
+    except checkpoint.CheckpointError as err:
+        assert str(path) in str(err)
+        return
+    # read: then it is the checkpoint that was written (a flip in slack bytes, say)
+    assert meta["step_count"] == 3
+    np.testing.assert_array_equal(arrays["weights"]["W"], np.arange(6.0).reshape(2, 3))
