@@ -36,3 +36,10 @@ from .declare import zoo  # noqa: E402
 from .workbench import plot, river, streams  # noqa: E402  (each imports its extra when used)
 
 __all__ += ["sweep", "find_beta", "sgd_equivalent", "zoo", "plot", "river", "streams"]
+
+# the user-facing modules also under their short paths, as before the package had stages:
+# `from hamsym.zoo import mlp`, `import hamsym.streams`
+import sys as _sys  # noqa: E402
+
+for _name, _module in (("zoo", zoo), ("streams", streams), ("plot", plot), ("river", river)):
+    _sys.modules.setdefault(f"{__name__}.{_name}", _module)

@@ -24,7 +24,9 @@ def build(namespace):
                                     "__doc__": base.__doc__, **attributes})
 
     recorder_class = subclass(recorder.Recorder, _table=t.record, _default_dtype=t.dtype)
-    integrator = subclass(learner.Integrator, _t=t, _recorder_class=recorder_class)
+    fast = {1: learner.Integrator._step_1, 2: learner.Integrator._step_2}.get(len(t.data))
+    integrator = subclass(learner.Integrator, _t=t, _recorder_class=recorder_class,
+                          **({"step": fast} if fast else {}))
     from . import distributed
     return types.SimpleNamespace(
         tables=t, Integrator=integrator, Recorder=recorder_class,
