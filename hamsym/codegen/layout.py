@@ -32,6 +32,7 @@ class Tables:
     forward_args: tuple      # forward()'s parameters
     outputs: dict            # output name -> its forward buffer
     record: dict             # what can be recorded: key -> shape of one row
+    metrics: dict            # what metrics compare (codegen.metrics), or why none
     advance: dict            # _advance()'s buffers
     scalars: tuple           # step()'s scalar parameters
     bound: tuple             # (table, key, shape) of each array parameter of step()
@@ -66,9 +67,10 @@ class Loops:
     rank_args: list
 
 
-def layout(system, code, forward, outputs, forward_buffers, advance, advance_buffers, plan):
+def layout(system, code, forward, outputs, forward_buffers, advance, advance_buffers, plan,
+           metrics):
     """(Tables, Loops) of the module for the lowered step `code`, forward and advance
-    kernels and distributed plan."""
+    kernels, distributed plan and MetricsCode."""
     net, p = system.net, system.costates
     weights, states = net.of_kind("weight"), net.of_kind("state")
     data = net.of_kind("input") + net.of_kind("target")
@@ -106,7 +108,7 @@ def layout(system, code, forward, outputs, forward_buffers, advance, advance_buf
         return [f"_in_{a}[_k]" if a in inputs else a for a in kernel.args]
 
     record = record_loop(net, forward, outputs, forward_buffers, run_args, run_call,
-                         lambda v: storage_shape(v.shape))
+                         lambda v: storage_shape(v.shape), metrics)
     ensemble = ensemble_loop(system, step_args)
     tables = Tables(
         inputs=shapes(net.of_kind("input")), targets=shapes(net.of_kind("target")),
@@ -114,7 +116,7 @@ def layout(system, code, forward, outputs, forward_buffers, advance, advance_buf
         params={q.name: net.defaults[q.name] for q in params},
         hyper={k: system.hyper[k] for k in HYPERPARAMETERS}, work=dict(code.buffers),
         forward=dict(forward_buffers), forward_args=tuple(forward.args), outputs=dict(outputs),
-        record=record.table, advance=dict(advance_buffers), scalars=tuple(scalars),
+        record=record.table, metrics=metrics.table, advance=dict(advance_buffers), scalars=tuple(scalars),
         bound=tuple(b for _, b in bound), ensemble_roles=ensemble.roles,
         units=plan.units, channels=[(c.name, c.source, list(c.readers), c.state)
                                     for c in plan.channels],

@@ -24,11 +24,13 @@ class RecordLoop:
     table: dict          # RECORD: key -> shape of one row
 
 
-def record_loop(net, forward, outputs, forward_buffers, run_args, run_call, shape_of):
+def record_loop(net, forward, outputs, forward_buffers, run_args, run_call, shape_of,
+                metrics=None):
     """`_span_record`: its arguments, body and the RECORD table.
 
     forward: the forward Kernel; outputs: {name: forward buffer}; run_args/run_call:
-    the argument and call lists of `_span`; shape_of: variable -> storage shape."""
+    the argument and call lists of `_span`; shape_of: variable -> storage shape;
+    metrics: the MetricsCode (codegen.metrics) whose lines run before each step."""
     inputs = {v.name for v in net.of_kind("input")}
     # outputs held in an array buffer (what forward() returns)
     outputs = {name: buf for name, buf in outputs.items() if forward_buffers.get(buf)}
@@ -45,8 +47,11 @@ def record_loop(net, forward, outputs, forward_buffers, run_args, run_call, shap
     slots += [(x.name, f"_r_s_{x.name}", shape_of(x)) for x in states]
     slots += [(w.name, f"_r_w_{w.name}", shape_of(w)) for w in weights]
     slots += [(f"|{w.name}|", f"_r_n_{w.name}", ()) for w in weights]
+    slots += metrics.slots if metrics else []
     args = list(run_args) + ["_start", "_stop", "_guard", "_g0", "_every", "_outputs"]
-    args += [f"_f_{b}" for b in forward_buffers] + ["_row", "_wrap", "_r_step"]
+    args += [f"_f_{b}" for b in forward_buffers]
+    args += list(metrics.args) if metrics else []
+    args += ["_row", "_wrap", "_r_step"]
     args += [s for _, s, _ in slots]
 
     lines = ["for _k in range(_start, _stop):",
@@ -82,6 +87,8 @@ def record_loop(net, forward, outputs, forward_buffers, run_args, run_call, shap
                       f"                for _j in range({shape[1]}):",
                       f"                    _s += float({w.name}[_i, _j]) * float({w.name}[_i, _j])"]
         lines += [f"            _r_n_{w.name}[_row] = math.sqrt(_s)"]
+    if metrics and metrics.lines:
+        lines += metrics.lines
     lines += [f"    _l = step({', '.join(run_call)})",
               "    losses[_k] = _l",
               "    if _take:",

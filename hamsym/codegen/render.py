@@ -35,6 +35,7 @@ from .distributed import plan as distributed_plan
 from .forward import lower_forward
 from .layout import layout
 from .lower import PARALLEL_WORK
+from .metrics import lower_metrics
 from .schedule import Schedule, components
 from .step import Kernel
 from .step import lower_step
@@ -97,6 +98,7 @@ class Kernels:
     driver: list         # body of step()
     forward: Kernel
     advance: Kernel
+    prediction: Kernel | None    # what metrics compare with the target (codegen.metrics)
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,14 @@ def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
     forward, outputs, forward_buffers = lower_forward(system, split)
     advance, advance_buffers = lower_advance(system, schedule, code.units, forward_buffers)
     plan = distributed_plan(code, system, schedule.scheme)
+    metrics = lower_metrics(system, split)
     tables, loops = layout(system, code, forward, outputs, forward_buffers, advance,
-                           advance_buffers, plan)
+                           advance_buffers, plan, metrics)
     source = _template().render(
         doc=_doc(system, schedule, code, tables, loops, dtype,
                  versions or current_versions()),
         schedule=schedule, tables=tables, loops=loops, distributed=plan,
-        kernels=Kernels(code.kernels, code.driver, forward, advance),
+        kernels=Kernels(code.kernels, code.driver, forward, advance, metrics.kernel),
         runtime=Runtime(runtime.NAME, runtime.DIGEST),
         structure="")
     structure = hashlib.sha256(_NOT_STRUCTURE.sub("", source).encode()).hexdigest()

@@ -32,6 +32,7 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "RESET_NEURON_COSTATE", "RESET_WEIGHT_COSTATE", "FRESH_WEIGHT_COSTATE", "DTYPE", "UNITS",
     "CHANNELS", "DISTRIBUTABLE", "DistributedIntegrator", "RankFailure",
     "Interrupted", "DivergenceError", "HyperparameterWarning", "RECORD", "Recorder",
+    "METRICS", "Metrics",
     "Ensemble", "DivergenceWarning", "STRUCTURE", "RUNTIME", "RUNTIME_DIGEST", "FORWARD_ARGS",
     "ADVANCE", "SCALARS", "BOUND", "ENSEMBLE_ROLES", "DISTRIBUTED_REASON", "CheckpointError",
     "rank_loop"}
@@ -40,8 +41,8 @@ _RESERVED = set(HYPERPARAMETERS) | {
 #: record=, every=, progress=, and params are passed by name next to seed=, dtype=, ...
 #: tests/test_module_paths.py checks that every such keyword of a rendered module is here
 RUNTIME_KEYWORDS = frozenset({
-    "K", "check_finite", "chunk", "costates", "dtype", "every", "keep_states", "last",
-    "on_chunk", "progress", "ranks", "recent", "record", "samples", "seed", "seeds", "states",
+    "K", "baseline", "check_finite", "chunk", "costates", "dtype", "every", "keep_states", "last",
+    "metrics", "on_chunk", "progress", "ranks", "recent", "record", "samples", "seed", "seeds", "states",
     "steps", "timeout", "weights", "window"})
 _RESERVED |= RUNTIME_KEYWORDS
 _RESERVED |= {n for n in dir(builtins) if not n.startswith("_")}

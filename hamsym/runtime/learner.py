@@ -12,10 +12,12 @@ from time import perf_counter as clock
 import numpy as np
 
 from . import checkpoint, checks, feed, interrupt, revive, views
+from . import metrics as measure
 from . import progress as bars
 from .live import Arrays, Fixed, Hyper, whole_hyper
 
 SLICE = 0.05    # seconds of compiled work between two looks for Ctrl-C
+_NEVER = np.iinfo(np.int64).max     # _span_record's `every` when it records no row
 
 
 class Integrator:
@@ -310,32 +312,45 @@ class Integrator:
         return record
 
     # -- learning from streams -----------------------------------------------------------
-    def _drive(self, data, losses, ctrl_c=None, record=None, bar=None, exact=False):
+    def _drive(self, data, losses, ctrl_c=None, record=None, bar=None, exact=False,
+               metrics=None):
         """One step per row of the streams in data, in compiled slices of about SLICE
         seconds, looking for Ctrl-C between slices. Returns (steps done, None or why it
         stopped early: "diverged" or "interrupted"). record: a Recorder, filled by the
         slices (exact: give it one block for this call's rows); bar: a progress bar,
-        advanced after each slice."""
+        advanced after each slice; metrics: a Metrics, measured by the slices (the call
+        is one of its rows)."""
         if ctrl_c is None:
             with interrupt.CtrlC() as ctrl_c:
-                return self._drive(data, losses, ctrl_c, record, bar, exact)
+                return self._drive(data, losses, ctrl_c, record, bar, exact, metrics)
         t = self._t
         args = (*self._arrays(), *data, *self._scalars(), *self.work.values(), losses)
         guard, total, k = bool(self.check_finite), losses.shape[0], 0
-        if record is not None:
-            record._bind(self.dtype)
-            forward_args = (any(key in t.outputs for key in record._keys),
+        if record is not None and metrics is None and record._measures:
+            metrics = record._metrics_of(self._metrics_class)
+        if record is not None or metrics is not None:
+            # only loops that ask for them record or measure: _span is the fast path
+            every, rows = (record.every, record) if record is not None else (_NEVER, None)
+            if rows is not None:
+                record._bind(self.dtype)
+            forward_args = (rows is not None and any(key in t.outputs for key in record._keys),
                             *self._forward_buffers().values())
+            measured = (measure.off_args(t.metrics) if metrics is None else
+                        metrics._args(total)) + tuple(self._prediction_buffers())
+            before = None if metrics is None else metrics._sum.copy()
         while k < total and not ctrl_c.pressed:
             n = min(self._slice, total - k)
             started = clock()
-            if record is None:
+            if record is None and metrics is None:
                 done = t.span(*args, k, k + n, guard)
+            elif record is None:
+                done = t.span_record(*args, k, k + n, guard, self.step_count, every,
+                                     *forward_args, *measured, *self._no_record())
             else:
                 g = self.step_count
                 n = record._reserve(g, n, record._rows(g, total - k) if exact else None)
-                done = t.span_record(*args, k, k + n, guard, g, record.every, *forward_args,
-                                     *record._args())
+                done = t.span_record(*args, k, k + n, guard, g, every, *forward_args,
+                                     *measured, *record._args())
                 record._done(g, done - k)
             took = clock() - started
             self.step_count += done - k
@@ -343,9 +358,31 @@ class Integrator:
                 bars.tick(bar, losses[k:done])
             k = done
             if guard and not math.isfinite(losses[k - 1]):
-                return k, "diverged"
+                break
             self._slice = max(1, min(4 * n, int(n * SLICE / took) if took > 0 else 4 * n))
+        if metrics is not None:
+            metrics._close(self.step_count, k, before)
+        if guard and k and not math.isfinite(losses[k - 1]):
+            return k, "diverged"
         return k, "interrupted" if ctrl_c.pressed else None
+
+    def _prediction_buffers(self):
+        if not hasattr(self, "_pred"):
+            self._pred = [np.zeros(shape, self.dtype)
+                          for shape in self._t.metrics.get("buffers", {}).values()]
+        return self._pred
+
+    def _no_record(self):
+        """The Recorder arguments of _span_record when nothing is recorded."""
+        return self._recorder_class._nothing(self.dtype)
+
+    _metrics_class = None                       # the module's Metrics
+
+    def _metrics(self, metrics):
+        """The Metrics that metrics= asks for (None if none)."""
+        if metrics is None or isinstance(metrics, self._metrics_class):
+            return metrics
+        return self._metrics_class(metrics)
 
     def _stopped(self, why, steps, losses, unapplied=0):
         if why == "diverged":
@@ -353,7 +390,7 @@ class Integrator:
         return interrupt.Interrupted(steps, self.step_count, losses, unapplied)
 
     def run_stream(self, samples, *, chunk=1024, on_chunk=None, record=None, every=None,
-                   progress=None):
+                   progress=None, metrics=None):
         """Learn from an iterable of per-step samples (the module's inputs and targets),
         of any length.
 
@@ -366,7 +403,8 @@ class Integrator:
         record=keys, (step count, Recorder). Ctrl-C raises Interrupted and a non-finite
         loss DivergenceError (see run()); what was recorded before stays recorded.
 
-        record, every, progress: as in run(). Memory grows only by the rows recorded
+        record, every, progress, metrics: as in run(); metrics get one row per chunk
+        (Metrics.table()). Memory grows only by the rows recorded
         (blocks of about 256 kB, allocated as rows arrive), never per step; for an
         endless stream pass Recorder(keys, every, last=N): the newest N rows, in memory
         allocated once. The bar counts steps (its total is len(samples) when known).
@@ -374,19 +412,21 @@ class Integrator:
         chunk = _positive(chunk, "chunk")
         names = list(self._t.data.items())
         recorder = self._recorder(record, every)
+        measured = self._metrics(metrics)
         buffers = [np.zeros((chunk,) + shape, self.dtype) for _, shape in names]
         losses = np.zeros(chunk, np.float64)
         self._check_frozen(3)
         bar, owned = _bar(progress, samples)
         try:
             steps = self._stream(samples, chunk, on_chunk, names, buffers, losses, recorder,
-                                 bar)
+                                 bar, measured)
         finally:
             if owned:
                 bar.close()
-        return (steps, recorder) if recorder is not None and record is not recorder else steps
+        return _returns(steps, (recorder, record), (measured, metrics))
 
-    def _stream(self, values, chunk, on_chunk, names, buffers, losses, recorder, bar):
+    def _stream(self, values, chunk, on_chunk, names, buffers, losses, recorder, bar,
+                metrics=None):
         steps = 0
         with interrupt.CtrlC() as ctrl_c:
             for n in feed.chunks(
@@ -396,7 +436,7 @@ class Integrator:
                     lambda: f"step_count = {self.step_count}"):
                 part = losses[:n]
                 done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers,
-                                        part, ctrl_c, recorder, bar)
+                                        part, ctrl_c, recorder, bar, metrics=metrics)
                 steps += done
                 if on_chunk is not None and done:
                     on_chunk(part[:done])
@@ -404,7 +444,7 @@ class Integrator:
                     raise self._stopped(why, steps, part[:done].copy(), n - done)
         return steps
 
-    def run(self, *streams, record=None, every=None, progress=None):
+    def run(self, *streams, record=None, every=None, progress=None, metrics=None):
         """Steps over streams of shape (T, n), one per input and target (the module's
         INPUTS then TARGETS), one row per step; returns the T losses.
 
@@ -425,11 +465,18 @@ class Integrator:
         (ImportError without tqdm); a dict: tqdm options (file=, desc=, ...); or a bar
         of yours, advanced and left open.
 
+        metrics: keys of METRICS["keys"] ("mae", "rmse"; "accuracy") or a Metrics: the
+        prediction the loss compares with the target, and a naive baseline, measured
+        at each step before its update, as the loss is (Metrics); keys make one, which
+        run returns last. Only a call that asks for metrics (or records one) computes
+        them.
+
         Ctrl-C stops it between two steps within a fraction of a second: Interrupted
         (a KeyboardInterrupt) says how many steps were applied and carries their
         losses. With check_finite, the first loss that is not finite raises
         DivergenceError (that step applied). Rows recorded before either are kept."""
         recorder = self._recorder(record, every)
+        measured = self._metrics(metrics)
         self._check_frozen()
         data = self._data(streams, self._t.data, stream=True)
         losses = np.empty(data[0].shape[0] if data else 0, np.float64)
@@ -437,13 +484,14 @@ class Integrator:
             raise ValueError("all streams must have the same length")
         bar, owned = _bar(progress, losses)
         try:
-            done, why = self._drive(data, losses, None, recorder, bar, exact=True)
+            done, why = self._drive(data, losses, None, recorder, bar, exact=True,
+                                    metrics=measured)
         finally:
             if owned:
                 bar.close()
         if why:
             raise self._stopped(why, done, losses[:done].copy())
-        return (losses, recorder) if recorder is not None and record is not recorder else losses
+        return _returns(losses, (recorder, record), (measured, metrics))
 
     def _recorder(self, record, every):
         """The Recorder that record= asks for (None if none)."""
@@ -511,6 +559,12 @@ class Integrator:
 
     def __reduce__(self):
         return revive.reduce(self, "learner", self._state())
+
+
+def _returns(result, *made):
+    """result, followed by each (object, what was asked) the call made from keys."""
+    extra = tuple(obj for obj, asked in made if obj is not None and obj is not asked)
+    return (result, *extra) if extra else result
 
 
 def _positive(value, name):

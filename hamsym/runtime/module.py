@@ -4,7 +4,7 @@ helpers its kernels call."""
 import types
 
 from . import DIGEST  # noqa: F401 (the generated module checks it)
-from . import ensemble, interrupt, learner, recorder
+from . import ensemble, interrupt, learner, metrics, recorder
 from .checkpoint import CheckpointError
 from .checks import HyperparameterWarning
 from .jit import HOT, JIT  # noqa: F401 (the kernels' compile options)
@@ -23,13 +23,16 @@ def build(namespace):
         return type(name, (base,), {"__module__": t.module, "__qualname__": name,
                                     "__doc__": base.__doc__, **attributes})
 
-    recorder_class = subclass(recorder.Recorder, _table=t.record, _default_dtype=t.dtype)
+    measured = {f"{k}{b}" for k in t.metrics.get("keys", ()) for b in ("", "_baseline")}
+    recorder_class = subclass(recorder.Recorder, _table=t.record, _default_dtype=t.dtype,
+                              _metric_keys=frozenset(measured & set(t.record)))
+    metrics_class = subclass(metrics.Metrics, _table=t.metrics)
     fast = {1: learner.Integrator._step_1, 2: learner.Integrator._step_2}.get(len(t.data))
     integrator = subclass(learner.Integrator, _t=t, _recorder_class=recorder_class,
-                          **({"step": fast} if fast else {}))
+                          _metrics_class=metrics_class, **({"step": fast} if fast else {}))
     from . import distributed
     return types.SimpleNamespace(
-        tables=t, Integrator=integrator, Recorder=recorder_class,
+        tables=t, Integrator=integrator, Recorder=recorder_class, Metrics=metrics_class,
         Ensemble=subclass(ensemble.Ensemble, _t=t, _learner=integrator),
         DistributedIntegrator=distributed.build(t, integrator, subclass),
         DISTRIBUTABLE=t.distributed_reason is None,

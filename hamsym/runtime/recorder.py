@@ -32,6 +32,7 @@ class Recorder(Mapping):
     _BLOCK = 1 << 18            # bytes per block when the number of rows is not known
     _table = None               # the module's RECORD and DTYPE, set by its subclass
     _default_dtype = np.float64
+    _metric_keys = frozenset()  # the keys of RECORD that metrics fill (runtime.metrics)
 
     def __init__(self, keys, every=1, *, last=None):
         keys = [keys] if isinstance(keys, str) else list(keys)
@@ -128,20 +129,45 @@ class Recorder(Mapping):
         nothing there), so one compiled kernel serves every choice of keys."""
         block = self._blocks[-1] if self._blocks else {}
         empty = self._empty()
-        return (self._fill, -1 if self.last is None else self.last,
-                block.get("step", empty["step"]),
-                *(block[k] if k in block else empty[k] for k in self._table))
+        # a list, not a tuple grown from a generator: the resized tuples would pile up on
+        # Python's free list, which looks like memory growing per chunk (Integrator._arrays)
+        return [self._fill, -1 if self.last is None else self.last,
+                block.get("step", empty["step"])] + \
+            [block[k] if k in block else empty[k] for k in self._table]
 
     def _empty(self):
-        cache = type(self).__dict__.get("_empties")
+        return self._empties_of(self.dtype)
+
+    @classmethod
+    def _empties_of(cls, dtype):
+        cache = cls.__dict__.get("_empties")
         if cache is None:
             cache = {}
-            type(self)._empties = cache
-        if self.dtype not in cache:
-            cache[self.dtype] = {"step": np.zeros(0, np.int64), **{
-                k: np.zeros((0,) + shape, np.float64 if shape == () else self.dtype)
-                for k, shape in self._table.items()}}
-        return cache[self.dtype]
+            cls._empties = cache
+        if dtype not in cache:
+            cache[dtype] = {"step": np.zeros(0, np.int64), **{
+                k: np.zeros((0,) + shape, np.float64 if shape == () else dtype)
+                for k, shape in cls._table.items()}}
+        return cache[dtype]
+
+    @classmethod
+    def _nothing(cls, dtype):
+        """The arguments of _args() for a loop that records no row (it measures)."""
+        empty = cls._empties_of(dtype)
+        return [0, -1, empty["step"]] + [empty[k] for k in cls._table]
+
+    @property
+    def _measures(self):
+        """Whether a recorded key is a metric's, which only a measuring loop fills."""
+        return any(k in self._metric_keys for k in self._keys)
+
+    def _metrics_of(self, metrics_class):
+        """The Metrics behind this Recorder's metric keys (kept across calls, so the
+        baseline remembers the targets before)."""
+        if getattr(self, "_measured", None) is None:
+            keys = [k for k in metrics_class._table["keys"]]
+            self._measured = metrics_class(keys)
+        return self._measured
 
     def _done(self, g, n):
         rows = self._fill + self._rows(g, n)

@@ -28,7 +28,7 @@ class Tables:
         self.inputs, self.targets = ns["INPUTS"], ns["TARGETS"]
         self.weights, self.states = ns["WEIGHTS"], ns["STATES"]
         self.hyper, self.params = ns["HYPER"], ns["PARAMS"]
-        self.work, self.record = ns["WORK"], ns["RECORD"]
+        self.work, self.record, self.metrics = ns["WORK"], ns["RECORD"], ns["METRICS"]
         self.forward_buffers, self.outputs = ns["FORWARD"], ns["OUTPUTS"]
         self.forward_args, self.advance_buffers = ns["FORWARD_ARGS"], ns["ADVANCE"]
         self.scalars, self.bound = ns["SCALARS"], ns["BOUND"]
