@@ -71,7 +71,8 @@ def _predictions(mod, read, U, Y, **kw):
 
 
 def _baseline(Y, kind):
-    """Each step's baseline prediction from the targets before it (0 at the first)."""
+    """Each step's baseline prediction from the targets before it (0 at the first,
+    which is not measured: nothing came before it)."""
     before = np.vstack([np.zeros((1, Y.shape[1])), Y[:-1]])
     if kind == "last":
         return before
@@ -80,8 +81,9 @@ def _baseline(Y, kind):
         return np.where(counts > 0, np.cumsum(before, axis=0) / np.maximum(counts, 1), 0.0)
 
 
-def _figures(P, Y):
-    e = P - Y
+def _figures(P, Y, first=0):
+    """MAE and RMSE from step `first` on (the first step of a run is not measured)."""
+    e = (P - Y)[first:]
     return {"mae": np.abs(e).mean(), "rmse": math.sqrt((e * e).mean())}
 
 
@@ -100,15 +102,15 @@ def test_regression_metrics_equal_numpy_over_independent_predictions(modules, na
         if m is None:
             continue
         got = m.summary()
-        for key, value in _figures(P, Y).items():
+        for key, value in _figures(P, Y, 1).items():
             assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
-        for key, value in _figures(_baseline(Y, "mean"), Y).items():
+        for key, value in _figures(_baseline(Y, "mean"), Y, 1).items():
             assert got[f"{key}_baseline"] == pytest.approx(value, rel=1e-12), key
     m = mod.Metrics(baseline="last")
     mod.Integrator(seed=3).run(U, Y, metrics=m)
-    for key, value in _figures(_baseline(Y, "last"), Y).items():
+    for key, value in _figures(_baseline(Y, "last"), Y, 1).items():
         assert m.summary()[f"{key}_baseline"] == pytest.approx(value, rel=1e-12), key
-    assert m.steps == len(Y) and "mae" in str(m) and "previous step" in str(m)
+    assert m.steps == len(Y) - 1 and "mae" in str(m) and "previous step" in str(m)
 
 
 def test_chunks_split_calls_and_record_rows(modules):
@@ -121,7 +123,7 @@ def test_chunks_split_calls_and_record_rows(modules):
     table = m.table()
     np.testing.assert_array_equal(table["step"], [299, 599, 899, 999])
     B = _baseline(Y, "last")
-    for row, (a, b) in enumerate([(0, 300), (300, 600), (600, 900), (900, 1000)]):
+    for row, (a, b) in enumerate([(1, 300), (300, 600), (600, 900), (900, 1000)]):
         for key, value in _figures(P[a:b], Y[a:b]).items():
             assert table[key][row] == pytest.approx(value, rel=1e-12)
         for key, value in _figures(B[a:b], Y[a:b]).items():
@@ -143,6 +145,9 @@ def test_chunks_split_calls_and_record_rows(modules):
     np.testing.assert_allclose(rec["rmse_baseline"],
                                np.sqrt(((mean - Y) ** 2).mean(axis=1))[steps], rtol=1e-12)
     np.testing.assert_array_equal(rec["loss"], losses[steps])
+    _, rec = mod.Integrator(seed=3).run(U[:3], Y[:3], record=["mae", "mae_baseline"])
+    assert rec["mae"][0] == pytest.approx(np.abs(P[0] - Y[0]).mean(), rel=1e-12)
+    assert np.isnan(rec["mae_baseline"][0])          # nothing to predict the first from
 
 
 def test_original_units_map_the_prediction_back(modules):
@@ -154,9 +159,9 @@ def test_original_units_map_the_prediction_back(modules):
     P = _predictions(mod, NETS["mlp_mse"][1], U, Z) * scale + centre
     m = mod.Metrics(baseline="last").original_units(Y, centre, scale)
     mod.Integrator(seed=3).run(U, Z, metrics=m)
-    for key, value in _figures(P, Y).items():
+    for key, value in _figures(P, Y, 1).items():
         assert m.summary()[key] == pytest.approx(value, rel=1e-12)
-    for key, value in _figures(_baseline(Y, "last"), Y).items():
+    for key, value in _figures(_baseline(Y, "last"), Y, 1).items():
         assert m.summary()[f"{key}_baseline"] == pytest.approx(value, rel=1e-12)
 
 
@@ -176,7 +181,7 @@ def test_accuracy_and_the_majority_class(modules):
     counts = np.vstack([np.zeros(3), np.cumsum(Y, axis=0)[:-1]])
     majority = np.argmax(counts, axis=1) == labels
     losses, m = mod.Integrator(seed=1).run(U, Y, metrics="accuracy")
-    assert m.summary() == {"accuracy": hits.mean(), "accuracy_baseline": majority.mean()}
+    assert m.summary() == {"accuracy": hits[1:].mean(), "accuracy_baseline": majority[1:].mean()}
     assert m.summary()["accuracy"] > m.summary()["accuracy_baseline"]      # it learned
 
 

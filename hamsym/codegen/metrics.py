@@ -11,7 +11,9 @@ such term; otherwise no pair is identifiable and the module offers no metric
 The baselines see only the targets of the steps before k: for regression the last
 target (the previous step's) or the running mean of the targets, for classification
 the most frequent class so far (the first on a tie, as numpy's argmax). Before any
-target was seen they predict 0 (class 0).
+target was seen a baseline has nothing to predict from, so the first step measured
+counts for neither the model nor the baseline (its record rows hold the model's
+figure and NaN for the baseline's): both are measured over the same steps.
 
 The compiled part: `_prediction`, a kernel computing p (or z) from the weights, states
 and inputs at step k, and the lines `_span_record` runs before each step when its
@@ -114,7 +116,7 @@ def lower_metrics(system, threads=None):
     entries = shape[0] * (shape[1] if len(shape) == 2 else 1)
     table = {"kind": pair.kind, "keys": list(keys), "target": pair.target.name,
              "prediction": str(pair.prediction), "entries": entries,
-             "state": 1 + 2 * entries if pair.kind == "regression" else entries,
+             "state": 1 + (2 * entries if pair.kind == "regression" else entries),
              "columns": 2 * len(keys) if pair.kind == "regression" else 2}
     instants = {net.vars[n]: e for n, e in net.instants.items()}
     p = expand(pair.prediction, instants, {})
@@ -187,24 +189,32 @@ def _regression(target, shape, n):
               f"{pad}_m_state[{1 + n} + {flat}] += _y",
               "_m_state[0] = _mc + 1.0",
               f"_ma /= {n}.0", f"_ms /= {n}.0", f"_ba /= {n}.0", f"_bs /= {n}.0",
-              "_m_sum[0] += _ma", "_m_sum[1] += _ms", "_m_sum[2] += _ba", "_m_sum[3] += _bs"]
+              "if _mc > 0.0:",
+              "    _m_sum[0] += _ma", "    _m_sum[1] += _ms", "    _m_sum[2] += _ba",
+              "    _m_sum[3] += _bs",
+              "else:",
+              "    _ba = _bs = math.nan"]
     return lines
 
 
 def _classification(target, shape, n):
-    # the state: how often each class was the target so far
+    # the state: [targets seen, how often each class was the target]
     return ["_pi = 0", "_ti = 0", "_bi = 0",
             f"for _i in range(1, {n}):",
             "    if _p_out[_i] > _p_out[_pi]:",
             "        _pi = _i",
             f"    if {target}_stream[_k, _i] > {target}_stream[_k, _ti]:",
             "        _ti = _i",
-            "    if _m_state[_i] > _m_state[_bi]:",
+            "    if _m_state[1 + _i] > _m_state[1 + _bi]:",
             "        _bi = _i",
             "_ma = 1.0 if _pi == _ti else 0.0",
             "_ba = 1.0 if _bi == _ti else 0.0",
-            "_m_state[_ti] += 1.0",
-            "_m_sum[0] += _ma", "_m_sum[1] += _ba"]
+            "if _m_state[0] > 0.0:",
+            "    _m_sum[0] += _ma", "    _m_sum[1] += _ba",
+            "else:",
+            "    _ba = math.nan",
+            "_m_state[0] += 1.0",
+            "_m_state[1 + _ti] += 1.0"]
 
 
 # what a record row of each metric holds: the step's own figure

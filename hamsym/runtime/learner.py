@@ -337,7 +337,7 @@ class Integrator:
                             *self._forward_buffers().values())
             measured = (measure.off_args(t.metrics) if metrics is None else
                         metrics._args(total)) + tuple(self._prediction_buffers())
-            before = None if metrics is None else metrics._sum.copy()
+            before = None if metrics is None else (metrics._sum.copy(), metrics._fresh)
         while k < total and not ctrl_c.pressed:
             n = min(self._slice, total - k)
             started = clock()
@@ -361,7 +361,7 @@ class Integrator:
                 break
             self._slice = max(1, min(4 * n, int(n * SLICE / took) if took > 0 else 4 * n))
         if metrics is not None:
-            metrics._close(self.step_count, k, before)
+            metrics._close(self.step_count, k, *before)
         if guard and k and not math.isfinite(losses[k - 1]):
             return k, "diverged"
         return k, "interrupted" if ctrl_c.pressed else None

@@ -18,8 +18,10 @@ class Metrics:
     "rmse" for a regression loss, "accuracy" for softmax cross-entropy; default all);
     baseline "mean" (the running mean of the targets, the default) or "last" (the
     previous step's target: the naive forecast of a time series) for regression,
-    "majority" (the most frequent class so far) for classification. Before any target
-    was seen, a baseline predicts 0 (class 0).
+    "majority" (the most frequent class so far) for classification. The first step
+    measured (the learner's first with this Metrics) has no target before it to
+    predict from, so neither the model nor the baseline is counted there: both are
+    measured over the same steps (.steps counts them).
 
     learner.run(U, Y, metrics=m) and run_stream(..., metrics=m) fill it (and return
     what they return without it); metrics=keys makes one and returns it last. At each
@@ -57,6 +59,11 @@ class Metrics:
         self.steps = 0                          # steps measured
         self._chunks = []                       # (last step, steps, sums of the chunk)
         self._units = None
+
+    @property
+    def _fresh(self):
+        """No target seen yet: the next step measured is the first."""
+        return self._state[0] == 0
 
     @property
     def kind(self):
@@ -132,9 +139,11 @@ class Metrics:
         y, centre, scale = units
         return (True, self.baseline == "last", self._state, self._sum, y, scale, centre)
 
-    def _close(self, step_count, steps, before):
-        """A call (or chunk) of `steps` steps ended at step_count: its row."""
+    def _close(self, step_count, steps, before, fresh):
+        """A call (or chunk) of `steps` steps ended at step_count: its row. fresh: the
+        call began with the first step measured, which counts for neither."""
         self._units = None
+        steps -= bool(fresh and steps)
         if steps:
             self.steps += steps
             self._chunks.append((step_count - 1, steps, self._sum - before))

@@ -5,6 +5,7 @@
     hamsym check SPEC                     one generated step against PyTorch autograd
     hamsym run SPEC --stream FILE -o DIR  learn from a .npy/.npz/.csv stream
         [--record loss,h1 --every 100] [--progress] [--lags 8 --standardize]
+        [--metrics mae,rmse] [--find-beta 2000]
     hamsym sweep SPEC --stream FILE --grid beta=0.1,1 --seeds 0-4 -o DIR
                                           every combination at once, one table
         [--shard I/N]                     one slice of the grid (a cluster array job)
@@ -206,6 +207,16 @@ def parser():
                    "record.npz, e.g. loss,o,h1,'|W1|' (the loss, outputs, states, weights, "
                    "weight norms; an unknown key lists the valid ones)")
     r.add_argument("--every", type=count(), metavar="N", help="record every N steps (default 1)")
+    r.add_argument("--metrics", metavar="KEYS", help="measure these before each update, beside "
+                   "a naive baseline, into metrics.npz: mae,rmse (a regression loss), accuracy "
+                   "(softmax cross-entropy) or all")
+    r.add_argument("--baseline", choices=("last", "mean", "majority"), help="what --metrics "
+                   "compares with: the previous step's target (default with --lags), the "
+                   "running mean of the targets (default otherwise), the most frequent class "
+                   "(accuracy)")
+    r.add_argument("--find-beta", type=count(8), nargs="?", const=2000, metavar="N",
+                   help="first sweep beta on the stream's first N samples (default 2000) as "
+                        "hamsym find-beta does, then learn with the proposed beta")
     add_on_bad_row(r)
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (needs tqdm); default: when stderr is a "

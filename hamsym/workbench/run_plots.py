@@ -67,7 +67,7 @@ def plot_run(folder, output=None, *, window=None):
         paths += _record(folder / RECORD, out, name, tables, standardised)
     for metrics in METRICS:
         if (folder / metrics).is_file():
-            paths.append(_metrics(folder / metrics, out, name))
+            paths.append(_metrics(folder / metrics, out, name, standardised))
             break
     return paths
 
@@ -163,7 +163,7 @@ def _file_part(key):
     return f"norm_{m.group(1)}" if m else re.sub(r"[^\w.-]", "_", key)
 
 
-def _metrics(path, out, name):
+def _metrics(path, out, name, standardised=False):
     plt = plot._pyplot()
     columns = _read_metrics(path)
     steps = columns.pop("step")
@@ -180,7 +180,9 @@ def _metrics(path, out, name):
             ax.legend(fontsize="small", loc="best")
         ax.set_ylabel(key)
     axes[-1, 0].set_xlabel("step")
-    axes[0, 0].set_title(f"{name}: metrics over the run ({path.name})")
+    # hamsym run measures a standardised run in the target's original units
+    units = ", in the target's original units" if standardised else ""
+    axes[0, 0].set_title(f"{name}: metrics over the run{units} ({path.name})")
     return _save(fig, out / "metrics.png")
 
 

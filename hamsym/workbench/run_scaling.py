@@ -39,20 +39,29 @@ class RunScaling:
         self.scalers = {name: Standardizer(warmup=stream.warmup) for name in self.names}
         self._rows = {name: [] for name in self.targets}   # (steps, centre, scale, y) blocks
 
-    def apply(self, blocks, step, every=None, source="the stream"):
+    def apply(self, blocks, step, every=None, source="the stream", units=None):
         """The blocks standardised; step: the learner's step of their first row. With
         every, keeps the targets' statistics and values at the steps a Recorder of
-        that period records (for original_units). source names the stream in errors."""
+        that period records (for original_units). With units (a target's name), each
+        block ends with that target as read and the centre and scale of every row
+        (Metrics.original_units). source names the stream in errors."""
         for block in blocks:
-            out = []
+            out, extra = [], ()
             steps = np.arange(step, step + len(block[0]))
             kept = np.flatnonzero((steps + 1) % every == 0) if every else None
             for name, a in zip(self.names, block):
                 try:
-                    if kept is None or name not in self.targets:
+                    if name == units:
+                        z, centre, scale = self.scalers[name].transform(a, stats=True)
+                        extra = (a, centre, scale)
+                        if kept is None:
+                            out.append(z)
+                            continue
+                    elif kept is None or name not in self.targets:
                         out.append(self.scalers[name].transform(a))
                         continue
-                    z, centre, scale = self.scalers[name].transform(a, stats=True)
+                    else:
+                        z, centre, scale = self.scalers[name].transform(a, stats=True)
                 except NotFiniteError as err:        # named by the learner's step
                     raise ValueError(f"{source}: the sample of step {step + err.row} has "
                                      f"{err.value} in {name}[{err.column}], not a finite "
@@ -60,7 +69,7 @@ class RunScaling:
                 self._rows[name].append((steps[kept], centre[kept], scale[kept], a[kept]))
                 out.append(z)
             step += len(block[0])
-            yield tuple(out)
+            yield tuple(out) + extra
 
     def original_units(self, record):
         """(record with each output of a target's shape mapped back to that target's

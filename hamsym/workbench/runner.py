@@ -35,6 +35,8 @@ from ..runtime import interrupt
 from ..runtime.files import not_a_link, write_atomic
 from ..runtime.progress import progress_bar
 from .files import sha256 as _sha256
+from .find_beta import hl_settings, sgd_equivalent
+from .run_metrics import METRICS, choose_beta, metrics_of, print_metrics, save_metrics
 from .run_scaling import SIDECAR, RunScaling, refuse_unscaled_resume, sidecar
 from .spec import integrator, load_spec
 
@@ -42,7 +44,7 @@ CHECKPOINT = "checkpoint.npz"
 LOSSES = "losses.npy"
 RECORD = "record.npz"
 MANIFEST = "run.json"
-OUTPUTS = (CHECKPOINT, LOSSES, RECORD, SIDECAR, MANIFEST)
+OUTPUTS = (CHECKPOINT, LOSSES, RECORD, METRICS, SIDECAR, MANIFEST)
 
 # exit codes of a run that stopped early; its work is saved (docs/workbench.md)
 DIVERGED, BAD_ROW, INTERRUPTED = 4, 5, 130
@@ -111,6 +113,10 @@ def run_spec(args):
     try:                        # until it learns, a refused run takes back what it wrote
         out.mkdir(parents=True, exist_ok=True)
         module = spec.load(module_path, overwrite=bool(getattr(args, "overwrite", False)))
+        metrics = metrics_of(module, args, layout)
+        if getattr(args, "find_beta", None):
+            hyper["beta"] = choose_beta(spec, module, args, layout, hyper,
+                                        open_stream(spec, args, layout))
         if args.resume:
             learner = module.Integrator.restore(args.resume, **hyper)
         else:
@@ -133,12 +139,12 @@ def run_spec(args):
         blocks = _limit(blocks, args.steps)
     if scaling is not None:                   # after skip and limit: the rows learned
         blocks = scaling.apply(blocks, done, recorder.every if recorder is not None else None,
-                               source=args.stream)
+                               source=args.stream, units=metrics and module.METRICS["target"])
     every = getattr(args, "checkpoint_every", None)
     if every:
         blocks = _split(blocks, every, done)
     previous = _previous_losses(out, args.resume, done)
-    run = Run(module, out, learner, recorder, scaling, identity, skip, previous, args)
+    run = Run(module, out, learner, recorder, scaling, identity, skip, previous, args, metrics)
     try:
         bar, owned = progress_bar(args.progress, _length(args.stream, skip, args.steps, layout))
     except ImportError as err:
@@ -158,9 +164,12 @@ class Run:
     of it at a consistent moment."""
 
     def __init__(self, module, out, learner, recorder, scaling, identity, start, previous,
-                 args):
+                 args, metrics=None):
         self.module, self.out, self.learner = module, out, learner
-        self.recorder, self.scaling = recorder, scaling
+        self.recorder, self.scaling, self.metrics = recorder, scaling, metrics
+        if metrics is not None and args.resume:     # measure on as one run
+            manifest = _manifest(Path(args.resume))
+            self.metrics_resumed = bool(manifest and metrics._load(manifest.get("metrics")))
         self.identity, self.args = identity, args
         self.consumed = start                  # samples of the stream learned or skipped
         self.start_step = learner.step_count
@@ -169,7 +178,8 @@ class Run:
         # --overwrite: the other run's files this run does not write, removed when it
         # first saves (a run refused before then leaves the folder as it was)
         self.stale = [] if self.resumed else [
-            out / name for name, ours in ((RECORD, recorder), (SIDECAR, scaling)) if ours is None]
+            out / name for name, ours in ((RECORD, recorder), (SIDECAR, scaling),
+                                          (METRICS, metrics)) if ours is None]
 
     def learn(self, blocks, bar, every):
         """Learn the blocks; returns None when the stream ended, else (code, why)."""
@@ -186,10 +196,12 @@ class Run:
                 except StreamError as err:     # after the rows before the bad one
                     return BAD_ROW, str(err)
                 # where to come back to, should a step of this block diverge
-                start = (block, self.learner._state(), self._scalers())
+                start = (block, self.learner._state(), self._scalers(),
+                         None if self.metrics is None else self.metrics._snapshot())
                 try:
-                    losses = self.learner.run(*block, record=self.recorder,
-                                              progress=False if bar is None else bar)
+                    losses = self.learner.run(*self._data(block), record=self.recorder,
+                                              progress=False if bar is None else bar,
+                                              metrics=self.metrics)
                 except self.module.Interrupted as err:
                     return self._back_to(start, err.steps, err.losses, INTERRUPTED,
                                          "interrupted (Ctrl-C)")
@@ -212,6 +224,16 @@ class Run:
                     self.save()
                     saved = self.learner.step_count
 
+    def _data(self, block, steps=None):
+        """The block's arrays the learner reads (the first `steps` rows); the target in
+        original units and its statistics that a standardised run appends go to the
+        metrics."""
+        data = len(self.module.INPUTS) + len(self.module.TARGETS)
+        cut = (lambda a: a) if steps is None else (lambda a: a[:steps])
+        if self.metrics is not None and len(block) > data:
+            self.metrics.original_units(*(cut(a) for a in block[data:]))
+        return tuple(cut(a) for a in block[:data])
+
     def _scalers(self):
         return None if self.scaling is None else {
             name: s.state() for name, s in self.scaling.scalers.items()}
@@ -221,15 +243,17 @@ class Run:
         again from the block's start where the learner went further (the same bits).
         The standardisation's statistics are known at block boundaries only, so a
         standardised run goes back to the block's start."""
-        block, state, scaled = start
+        block, state, scaled, measured = start
         if self.scaling is not None:
             steps = 0
             self.scaling.scalers = {name: type(s).from_state(scaled[name])
                                     for name, s in self.scaling.scalers.items()}
         if code == DIVERGED or self.scaling is not None:
             learner = type(self.learner)._from_state(state)
+            if measured is not None:            # measured again with the steps kept
+                self.metrics._restore(measured)
             if steps:
-                learner.run(*(a[:steps] for a in block), progress=False)
+                learner.run(*self._data(block, steps), progress=False, metrics=self.metrics)
             self.learner = learner
         self.losses.append(np.asarray(losses)[:steps])
         self.consumed += steps
@@ -254,9 +278,13 @@ class Run:
                          learner.step_count)
         if self.scaling is not None:
             self.scaling.save(out / SIDECAR, out / CHECKPOINT)
+        if self.metrics is not None:
+            save_metrics(out / METRICS, self.metrics)
         manifest = {"stream": self.identity, "consumed": self.consumed,
                     "step_count": learner.step_count, "checkpoint_sha256":
                     _sha256(out / CHECKPOINT)}
+        if self.metrics is not None:
+            manifest["metrics"] = self.metrics._dump()
         write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
     def report(self, spec, stop, skipped=0):
@@ -271,6 +299,10 @@ class Run:
         if skipped:
             print(f"skipped {skipped} rows of {self.args.stream} holding NaN or inf "
                   "(--on-bad-row skip)")
+        print(f"HL: {hl_settings(learner.hyper)}; {sgd_equivalent(learner.hyper)}")
+        if self.metrics is not None:
+            print_metrics(self.metrics, self.module, self.scaling is not None,
+                          out / METRICS, getattr(self, "metrics_resumed", None))
         if self.scaling is not None:
             print(f"the losses are of the standardised values; scaler: {out / SIDECAR}")
             for name, (target, error) in getattr(self, "predictions", {}).items():
@@ -380,7 +412,8 @@ def _previous_losses(out, resume, done):
 def _resume_command(args, code):
     words = ["hamsym", "run", args.spec, "--stream", args.stream, "-o", args.output,
              "--resume", str(Path(args.output) / CHECKPOINT)]
-    for flag in ("record", "every", "lags", "horizon", "warmup", "chunk"):
+    for flag in ("record", "every", "metrics", "baseline", "lags", "horizon", "warmup",
+                 "chunk"):
         value = getattr(args, flag, None)
         if value is not None and not (flag == "chunk" and value == 4096):
             words += [f"--{flag}", str(value)]
