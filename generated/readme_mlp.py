@@ -59,8 +59,8 @@ import numba
 import numba.extending
 import numpy as np
 
-SPEC_HASH = "3f137cb06e810b040a3ef26b34c3392e54089afd98e5c045ef38520216b241ee"
-STRUCTURE = "1667e597e88cb79eee590a0278323af6cdceddddcb37ddec5c000ce109e0a5b7"
+SPEC_HASH = "2750bbdfb7a094dcac34667e054cc0bb5e4e04dff13e9ad9c2df8f1b20117f45"
+STRUCTURE = "000c59400f9b187ad5d215efb57d7a878c3a14aad389c15834884ea5793ec808"
 VERSIONS = {'hamsym': '0.1.0', 'numba': '0.68.1', 'python': '3.11'}
 
 # -- the runtime: the folder beside this file, checked against the digest it was made with
@@ -217,8 +217,9 @@ def _span(W1, b1, W2, b2, p_W1, p_b1, p_W2, p_b2, u_stream, y_stream, gamma, bet
             return _k + 1
     return _stop
 
-# -- the prediction that metrics measure (METRICS)
-@numba.njit(**_JIT)
+# -- the prediction that metrics measure (METRICS); called from the measuring loop
+# only, and without reference counting, as step() is: it allocates nothing
+@numba.njit(**_HOT)
 def _prediction(W1, b1, W2, b2, u, gamma, beta, theta, theta_neurons, flip, delta, _t0, _t1, _t2, _p_out):
     """The prediction the loss compares with the target, at the current weights and
     states, into _p_out; changes nothing else."""

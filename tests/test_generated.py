@@ -138,10 +138,11 @@ def test_kernels_compile_without_reference_counting(tmp_path):
     in the tested versions)."""
     system, _ = readme_system()
     mod = hs.load(system, tmp_path / "no_nrt_mlp.py")
-    hot = [mod.step, mod.run, mod._span, mod._span_record]
+    hot = [mod.step, mod.run, mod._span, mod._span_record, mod._prediction]
     hot += [getattr(mod, name) for name in dir(mod) if name.startswith(("update_", "emit_"))]
     for kernel in hot:
         assert kernel.targetoptions.get("_nrt") is False, kernel
     learner = mod.Integrator(seed=0)
     U = np.random.default_rng(0).normal(size=(50, 4))
     assert np.isfinite(learner.run(U, np.sin(U[:, :2]))).all()
+    assert np.isfinite(learner.run(U, np.sin(U[:, :2]), metrics="mae")[1].summary()["mae"])

@@ -100,3 +100,26 @@ def test_bad_metric_options_are_named_without_a_traceback(work, options, message
     assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, \
         bad.stderr
     assert not (work / "bad").exists()                    # a refused run leaves nothing
+
+
+def test_a_resumed_run_measures_as_one_run(work):
+    """The baseline's memory and the sums are in run.json: a run stopped at 500 steps
+    and resumed prints the figures of the run that was not stopped; its rows are the
+    same, the chunk cut at step 500 apart."""
+    work, _ = work
+    options = ("--lags", "8", "--metrics", "all", "--chunk", CHUNK)
+    whole = hamsym("run", "plain.toml", "--stream", "series.csv", "-o", "whole", *options,
+                   cwd=work).stdout
+    hamsym("run", "plain.toml", "--stream", "series.csv", "-o", "parts", "--steps", "500",
+           *options, cwd=work)
+    parts = hamsym("run", "plain.toml", "--stream", "series.csv", "-o", "parts", *options,
+                   "--resume", "parts/checkpoint.npz", cwd=work).stdout
+
+    def figures(out):
+        return [line for line in out.splitlines() if line.startswith(("mae ", "rmse "))]
+    assert len(figures(whole)) == 2 and figures(whole) == figures(parts)
+    with np.load(work / "whole/metrics.npz") as a, np.load(work / "parts/metrics.npz") as b:
+        cut = list(b["step"]).index(499)
+        for key in a.files:
+            np.testing.assert_array_equal(np.delete(b[key], [cut, cut + 1]),
+                                          np.delete(a[key], cut), err_msg=key)

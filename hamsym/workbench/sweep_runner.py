@@ -28,6 +28,7 @@ from ..derive.hamiltonian import DEFAULTS
 from ..derive.underflow import underflow
 from ..errors import InputError
 from ..runtime.progress import progress_bar
+from .find_beta import hl_settings, sgd_equivalent
 from .run_scaling import SIDECAR, RunScaling
 from .runner import _length, _limit, open_stream, overrides, stream_layout
 from .files import sha256 as file_sha256
@@ -145,6 +146,9 @@ def sweep_spec(args):
         best = int(np.nanargmin(table["final_loss"]))
         print("best: " + ", ".join(f"{name} = {table[name][best]:g}" for name in
                                    [*grid, "seed", "final_loss"]))
+        hyper = {**module.HYPER, **{k: v for k, v in fixed.items() if k in module.HYPER},
+                 **{k: float(table[k][best]) for k in grid if k in module.HYPER}}
+        print(f"best's HL: {hl_settings(hyper)}; {sgd_equivalent(hyper)}")
     print(f"table: {out / TABLE}\ncurves: {out / CURVES}\nensemble: {out / ENSEMBLE}")
     return 130 if interrupted else 0
 
