@@ -7,6 +7,7 @@ lr_w = delta^2 * beta_w * gamma_w, momentum_w = 1 - theta_w.
 """
 
 import math
+from pathlib import Path
 import warnings
 
 import numpy as np
@@ -200,3 +201,25 @@ def test_defaults_given_at_generation_and_groups(tmp_path):
     assert "beta__b1" not in mod.HYPER
     with pytest.raises(TypeError, match="one beta for all weights.*own: W1, W2, b2"):
         mod.Integrator(beta={"b1": 0.1})
+
+
+@pytest.mark.parametrize("scheme", ["local", "nonlocal"])
+def test_with_neuron_states_every_weight_s_own_value_is_the_global_one(scheme, tmp_path):
+    """On a network with neuron states: the per-weight values set to another beta and
+    theta on every weight are the module without them run with that global beta and
+    theta (neurons keeping theta_neurons), bit for bit."""
+    from hamsym.workbench.spec import load_spec
+    spec = load_spec(Path(__file__).resolve().parent.parent / "examples/specs/delay.toml")
+    plain = spec.load(tmp_path / f"pw_delay_{scheme}.py", scheme=scheme)
+    own = spec.load(tmp_path / f"pw_delay_own_{scheme}.py", scheme=scheme, per_weight=True)
+    rng = np.random.default_rng(0)
+    data = [rng.normal(size=(80,) + s) for s in {**plain.INPUTS, **plain.TARGETS}.values()]
+    theta_x = plain.HYPER["theta"]
+    a = plain.Integrator(seed=0, beta=0.3, theta=0.05, theta_neurons=theta_x)
+    every = tuple(own.WEIGHTS)
+    b = own.Integrator(seed=0, beta={every: 0.3}, theta={every: 0.05})
+    assert np.array_equal(a.run(*data), b.run(*data))
+    for n in plain.WEIGHTS:
+        assert np.array_equal(a.weights[n], b.weights[n])
+    for n in plain.STATES:
+        assert np.array_equal(a.costates[n], b.costates[n])
