@@ -1,15 +1,39 @@
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 # Every generated kernel runs with Numba's bounds checking in the test suite: an index
 # out of range is an IndexError here, not silent heap corruption. Set before Numba is
 # imported (hamsym imports it only when a generated module is loaded).
 os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
 
-import pytest
+# One Numba cache for the session, its xdist workers and every subprocess they start
+# (hamsym commands, fresh-process resumes, MPI ranks), keyed by file content
+# (numba_session_cache.py): the same module generated into many folders compiles once.
+# The first process to get here (the xdist controller, or a plain run) makes it.
+TESTS = os.path.dirname(os.path.abspath(__file__))
+_OWN_CACHE = "NUMBA_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="hamsym-numba-")
+os.environ.setdefault("NUMBA_CACHE_LOCATOR_CLASSES", "numba_session_cache.ByContent,"
+                      "UserProvidedCacheLocator,InTreeCacheLocator,UserWideCacheLocator")
+if TESTS not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (TESTS, os.environ.get("PYTHONPATH")) if p)
 
-import hamsym as hs
+import coverage_pause  # noqa: E402
+import pytest  # noqa: E402
+
+import hamsym as hs  # noqa: E402
+
+coverage_pause.install()
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ["NUMBA_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

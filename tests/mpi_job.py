@@ -17,8 +17,16 @@ import time
 
 import numpy as np
 
+import coverage_pause
+
 
 def main(job):
+    # the modules run on hamsym.runtime itself (the same bytes as the copy beside them,
+    # as hs.load does it), so that coverage, started in every rank when the suite
+    # measures it (test_distributed.py), measures hamsym's own files
+    from hamsym.codegen.render import _import_runtime
+    _import_runtime()
+    coverage_pause.install()
     sys.path.insert(0, job["dir"])
     data = np.load(os.path.join(job["dir"], "stream.npz"))
     for run in job["runs"]:

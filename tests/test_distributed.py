@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import coverage
 import numpy as np
 import pytest
 
@@ -55,6 +56,8 @@ def _launch(folder, n, runs, fault=None, timeout=600):
     job = {"dir": str(folder), "runs": runs, "fault": fault}
     (folder / f"job{n}.json").write_text(json.dumps(job))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if coverage.Coverage.current() is not None:     # measured: so are the ranks
+        env["COVERAGE_PROCESS_START"] = str(HERE.parent / "pyproject.toml")
     flags = ["-disable-auto-cleanup"] if fault else []
     return subprocess.run([exe, *flags, "-n", str(n), sys.executable, str(HERE / "mpi_job.py"),
                            str(folder / f"job{n}.json")], capture_output=True, text=True,

@@ -159,9 +159,14 @@ def test_unknown_options_are_refused():
         hs.render(_system(), dtype="float16")
 
 
-def test_cache_made_by_load_serves_a_plain_import(tmp_path):
+def test_cache_made_by_load_serves_a_plain_import(tmp_path, monkeypatch):
     """Numba's cache remembers the module name: load() must import under the name a
     plain `import` uses, or the cached file breaks the user's own import."""
+    import numba    # Numba's own cache beside the module, not the suite's (conftest.py)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.delenv("NUMBA_CACHE_LOCATOR_CLASSES")
     system = _system(name="plain")
     mod = hs.load(system, tmp_path / "plain.py")
     mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))      # fills __pycache__

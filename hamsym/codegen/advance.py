@@ -14,7 +14,7 @@ import re
 from collections import Counter
 
 from ..declare.expr import Var
-from ..declare.network import HYPERPARAMETERS
+from .per_weight import hyper_scalars
 from ..declare.rewrite import substitute, walk
 from .lower import Lowering, count_uses, float_prologue
 from .step import Kernel, _UnitLowering, new
@@ -50,7 +50,7 @@ def lower_advance(system, schedule, units, taken=()):
         low._loops(x.shape, body)
     reads = {v.name for _, e in tasks for v in walk(e) if isinstance(v, Var)}
     args = [v.name for v in net.of_kind("weight") + net.of_kind("input") if v.name in reads]
-    scalars = list(HYPERPARAMETERS) + [q.name for q in net.of_kind("param")]
+    scalars = hyper_scalars(system) + [q.name for q in net.of_kind("param")]
     args += [x.name for x in states] + scalars + list(low.buffers)
     prologue = tuple(float_prologue(args, low.lines, set(scalars)))
     return Kernel("_advance", args, low.lines, False, prologue=prologue), dict(low.buffers)

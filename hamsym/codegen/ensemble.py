@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..declare.network import HYPERPARAMETERS
+from .per_weight import hyper_scalars
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def ensemble_loop(system, step_args):
     data = [d.name for d in net.of_kind("input") + net.of_kind("target")]
     for d in data:
         roles[d] = ("data", d)
-    for name in list(HYPERPARAMETERS) + [q.name for q in net.of_kind("param")]:
+    for name in hyper_scalars(system) + [q.name for q in net.of_kind("param")]:
         roles[name] = ("hyper", name)
     for name in step_args:
         roles.setdefault(name, ("work", name))          # the step's work buffers

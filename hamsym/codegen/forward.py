@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..declare.expr import Var
 from ..declare.rewrite import expand, walk
 from .lower import Lowering, count_uses, float_prologue
-from ..declare.network import HYPERPARAMETERS
+from .per_weight import hyper_scalars
 from .step import Kernel
 
 
@@ -29,7 +29,7 @@ def lower_forward(system, threads=None):
     reads = {v.name for _, d in defs for v in walk(d) if isinstance(v, Var)}
     args = [v.name for v in net.of_kind("weight") + net.of_kind("state") + net.of_kind("input")
             if v.name in reads]
-    scalars = list(HYPERPARAMETERS) + [q.name for q in net.of_kind("param")]
+    scalars = hyper_scalars(system) + [q.name for q in net.of_kind("param")]
     args += scalars + list(low.buffers)
     prologue = tuple(float_prologue(args, low.lines, set(scalars)))
     return Kernel("forward", args, low.lines, False, low.threaded, prologue), outputs, dict(low.buffers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..declare.network import HYPERPARAMETERS
+from . import per_weight
 from .ensemble import EnsembleLoop, ensemble_loop
 from .lower import storage_shape
 from .record import RecordLoop, record_loop
@@ -27,6 +28,7 @@ class Tables:
     states: dict
     params: dict             # name -> default value
     hyper: dict              # name -> default value
+    per_weight: tuple        # the weights with their own gamma, beta, theta (codegen.per_weight)
     work: dict               # step()'s work buffers
     forward: dict            # forward()'s buffers
     forward_args: tuple      # forward()'s parameters
@@ -78,7 +80,7 @@ def layout(system, code, forward, outputs, forward_buffers, advance, advance_buf
     params = net.of_kind("param")
     arrays = [w.name for w in weights] + [p[w].name for w in weights] + \
         [x.name for x in states] + [p[x].name for x in states]
-    scalars = list(HYPERPARAMETERS) + [q.name for q in params]
+    scalars = per_weight.hyper_scalars(system) + [q.name for q in params]
     work = list(code.buffers)
     step_args = arrays + [d.name for d in data] + scalars + work
     run_args = arrays + [f"{d.name}_stream" for d in data] + scalars + work + ["losses"]
@@ -114,7 +116,8 @@ def layout(system, code, forward, outputs, forward_buffers, advance, advance_buf
         inputs=shapes(net.of_kind("input")), targets=shapes(net.of_kind("target")),
         weights=shapes(weights), states=shapes(states),
         params={q.name: net.defaults[q.name] for q in params},
-        hyper={k: system.hyper[k] for k in HYPERPARAMETERS}, work=dict(code.buffers),
+        hyper={**{k: system.hyper[k] for k in HYPERPARAMETERS}, **per_weight.defaults(system)},
+        per_weight=tuple(system.per_weight), work=dict(code.buffers),
         forward=dict(forward_buffers), forward_args=tuple(forward.args), outputs=dict(outputs),
         record=record.table, metrics=metrics.table, advance=dict(advance_buffers), scalars=tuple(scalars),
         bound=tuple(b for _, b in bound), ensemble_roles=ensemble.roles,

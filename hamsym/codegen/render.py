@@ -36,6 +36,7 @@ from .forward import lower_forward
 from .layout import layout
 from .lower import PARALLEL_WORK
 from .metrics import lower_metrics
+from .per_weight import with_per_weight
 from .schedule import Schedule, components
 from .step import Kernel
 from .step import lower_step
@@ -89,6 +90,7 @@ class Doc:
     state_maps: list
     units: list
     layout: list         # (group, names) of step()'s parameters
+    per_weight: list     # the weights with their own hyperparameters
     kernels: dict        # kernel name -> what it does
 
 
@@ -109,8 +111,9 @@ class Runtime:
 
 def render(system, *, scheme="nonlocal", groups=(), reset_neuron_costate=False,
            reset_weight_costate=False, fresh_weight_costate=False, dtype="float64",
-           threads="auto", versions=None):
+           threads="auto", per_weight=None, versions=None):
     """The source of the integrator module for `system` (a str)."""
+    system = with_per_weight(system, per_weight)
     schedule = Schedule(scheme, reset_neuron_costate, reset_weight_costate, groups,
                         fresh_weight_costate)
     if dtype not in ("float64", "float32"):
@@ -168,7 +171,7 @@ def _doc(system, schedule, code, tables, loops, dtype, versions):
                 ("inputs, targets", list(tables.inputs) + list(tables.targets)),
                 ("hyperparameters, params", list(tables.scalars)),
                 ("work buffers", list(code.buffers))],
-        kernels=kernels)
+        kernels=kernels, per_weight=list(system.per_weight))
 
 
 def _stamp(source):
@@ -189,7 +192,7 @@ def spec_hash(text):
 
 
 OPTIONS = ("scheme", "groups", "reset_neuron_costate", "reset_weight_costate",
-           "fresh_weight_costate", "dtype", "threads")
+           "fresh_weight_costate", "dtype", "threads", "per_weight")
 
 
 def _check_options(options, where):
@@ -260,7 +263,10 @@ def generate(system, path=None, *, overwrite=False, **options):
     'local': the weights move with the new p_w, the authors' local=False on a network
     with neuron states; docs/authors.md), dtype ('float64' or 'float32'), threads ('auto', the default: the row loops of layers of 2^20
     weights or more run on all of Numba's threads; False: one thread; True: every
-    matrix loop is threaded; the results are the same bit for bit).
+    matrix loop is threaded; the results are the same bit for bit), per_weight (weights
+    with their own gamma, beta and theta: True for every weight, a list of weight names or
+    tuples of them, or a dict {name or tuple: {"beta": 0.1, ...}} of defaults;
+    hamsym.codegen.per_weight).
     """
     _check_options(options, "generate")
     return _write(system, path, options, overwrite)[0]

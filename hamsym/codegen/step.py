@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 from ..declare import expr as E
 from ..declare.expr import Var
-from ..declare.network import HYPER, HYPERPARAMETERS
+from ..declare.network import HYPER
 from ..declare.rewrite import expand, substitute, walk
+from . import per_weight
 from .lower import (Lowering, ReadAfterWrite, count_uses, evaluated_children, float_prologue,
                     lit, storage_shape)
 from .schedule import components
@@ -284,10 +285,11 @@ class _UnitLowering:
                     low.emit(f"_w = {ww}", depth)
                 for m, name in made_by[w]:      # W.T @ v, from the old W
                     low.emit(f"{name}[{j}] += _w * {low.at(m.args[1], i, '0', [])}", depth)
-                low.emit(f"_p = _aw * {pw} - _ds * {grad}", depth)
+                own = f"_{w.name}" if w.name in self.system.per_weight else ""
+                low.emit(f"_p = _aw{own} * {pw} - _ds{own} * {grad}", depth)
                 old = "_w" if made_by[w] else ww
                 stale = jacobi and not sched.fresh_weight_costate
-                low.emit(f"{ww} = {old} - _db * {pw if stale else '_p'}", depth)
+                low.emit(f"{ww} = {old} - _db{own} * {pw if stale else '_p'}", depth)
                 low.emit(f"{pw} = {'0.0' if sched.reset_weight_costate else '_p'}", depth)
             size = w.shape[0] * w.shape[1]
             if made_by[w]:              # sums over rows: threads take blocks of columns
@@ -330,8 +332,13 @@ class _UnitLowering:
         params = [v.name for v in self.net.of_kind("param") if v.name in reads]
         shared = set(self.shared.values()) if returns_loss else set()
         work = [b for b in low.buffers if b not in outputs and (b not in shared or b in low.read)]
-        args = own + published + received + data + list(HYPERPARAMETERS) + params + work + list(outputs)
-        prologue = float_prologue(args, low.lines, set(HYPERPARAMETERS) | set(params), coefficients=True)
+        hyper = per_weight.hyper_scalars(self.system)
+        args = own + published + received + data + hyper + params + work + list(outputs)
+        prologue = float_prologue(args, low.lines, set(hyper) | set(params), coefficients=True)
+        if returns_loss:            # the unit's weights with their own hyperparameters
+            prologue[5:5] = [           # after _F and the global coefficients
+                line for w in u.weights if w.name in self.system.per_weight
+                for line in per_weight.coefficients(w.name)]
         return Kernel(name, args, low.lines, returns_loss, low.threaded, tuple(prologue)), dict(low.buffers)
 
 

@@ -9,7 +9,7 @@ generator reads), SymPy objects (``.sympy()``, to manipulate), and text/LaTeX
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -78,6 +78,9 @@ class System:
     gradients: dict
     messages: list
     costates: dict
+    # weights with their own gamma, beta, theta: name -> {kind: default, None = the global}
+    # (set by the code generator's per_weight option: hamsym.codegen.per_weight)
+    per_weight: dict = field(default_factory=dict)
 
     @property
     def hamiltonian_reduced(self):

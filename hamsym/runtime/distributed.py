@@ -17,7 +17,7 @@ import types
 import numba
 import numpy as np
 
-from . import checkpoint, checks, exchange
+from . import checkpoint, checks, exchange, per_weight
 from .learner import Integrator
 
 
@@ -108,6 +108,7 @@ class DistributedIntegrator(Integrator):
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout, self.chunk = float(timeout), int(chunk)
         self.dtype = checks.float_dtype(t.dtype if dtype is None else dtype)
+        hyper = per_weight.expand(hyper, t)
         unknown = set(hyper) - set(t.known)
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)}; known: {t.known}")

@@ -14,7 +14,7 @@ from time import perf_counter as clock
 import numba
 import numpy as np
 
-from . import checkpoint, checks, feed, interrupt, revive
+from . import checkpoint, checks, feed, interrupt, per_weight, revive
 from . import progress as bars
 from .live import Arrays, PerLearner, whole_hyper
 
@@ -74,6 +74,7 @@ class Ensemble:
                              "seed per learner")
         self.dtype = checks.float_dtype(t.dtype if dtype is None else dtype)
         self.K, self.seeds = K, seeds
+        hyper = per_weight.expand(hyper, t)
         self.hyper = {**t.hyper, **t.params, **hyper}
         drawn = []
         if set(t.weights) - set(weights or {}):   # weights drawn as Integrator draws them
@@ -156,10 +157,9 @@ class Ensemble:
         s = self._hyper.scalars
         if s is None:
             h = self._hyper
-            s = {name: np.array(v, np.float64) for name, v in h.items() if name != "theta_neurons"}
-            if "theta_neurons" in h:
-                s["theta_neurons"] = np.array([t if n is None else n for t, n in
-                                               zip(h["theta"], h["theta_neurons"])], np.float64)
+            each = [per_weight.resolve({n: v[i] for n, v in h.items()}, self._t.per_weight)
+                    for i in range(self.K)]
+            s = {name: np.array([one[name] for one in each], np.float64) for name in h}
             self._hyper.scalars = s
         return s
 
@@ -479,6 +479,7 @@ class Ensemble:
         state = checkpoint.arrays_of(path, arrays, {"weights": t.weights, "states": t.states,
                                                     "costates": t.costates},
                                      meta["dtype"], lead=(K,))
+        hyper = per_weight.expand(hyper, t)
         unknown = set(hyper) - set(t.known)
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)}; known: {t.known}")

@@ -297,7 +297,9 @@ def check_spec(spec, *, schemes=None, seed=0, directory=None, dtype="float64"):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(directory or tmp)
         for sch in schemes:
-            options = {k: v for k, v in spec.module.items() if k not in ("scheme", "groups")}
+            # the reference steps with the global hyperparameters: no per-weight values
+            options = {k: v for k, v in spec.module.items()
+                       if k not in ("scheme", "groups", "per_weight")}
             fresh = bool(options.pop("fresh_weight_costate", False)) and sch == "local"
             if fresh:                         # an option of the local scheme only
                 options["fresh_weight_costate"] = True

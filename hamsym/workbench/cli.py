@@ -58,7 +58,13 @@ def cmd_check(args):
     from .check import check_spec
     from .runner import overrides
     spec = _spec(args.spec)
-    spec.hyper.update(overrides(spec, args.set))
+    given = overrides(spec, args.set)
+    own = [name for name in given if "__" in name]
+    if own:
+        print(f"hamsym check: --set {own[0].replace('__', '.', 1)}: the check steps with "
+              "the global hyperparameters only", file=sys.stderr)
+        return 2
+    spec.hyper.update(given)
     try:
         results = check_spec(spec, schemes=[args.scheme] if args.scheme else None, seed=args.seed)
     except ImportError as err:

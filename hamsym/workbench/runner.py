@@ -29,6 +29,7 @@ import numpy as np
 
 from ..codegen.lower import storage_shape
 from ..declare.network import HYPERPARAMETERS
+from . import per_weight_spec
 from ..errors import InputError, StreamError
 from .. import runtime
 from ..runtime import interrupt
@@ -73,25 +74,27 @@ def overrides(spec, texts):
     """--set NAME=VALUE (repeatable) as {name: value}: hyperparameters and params of the
     spec's network; a name given twice, an unknown name or a value that is not a number
     is refused, naming it."""
-    known = list(HYPERPARAMETERS) + list(spec.network.defaults)
+    known = list(HYPERPARAMETERS) + per_weight_spec.names(spec) + list(spec.network.defaults)
     out = {}
     for text in texts or ():
-        name, sep, value = text.partition("=")
-        name = name.strip()
-        if not sep or not name:
+        given, sep, value = text.partition("=")
+        given = given.strip()
+        if not sep or not given:
             raise InputError(f"--set {text!r}: expected NAME=VALUE, e.g. --set beta=0.5")
+        name = per_weight_spec.scalar(given)        # beta.W1: W1's own beta, beta__W1
         if name not in known:
-            raise InputError(f"--set {name}: not a hyperparameter or param of "
+            raise InputError(per_weight_spec.unknown_message(spec, "--set", given) or
+                             f"--set {given}: not a hyperparameter or param of "
                              f"{spec.network.name}; those are {known}")
         if name in out:
-            raise InputError(f"--set {name}: given twice")
+            raise InputError(f"--set {given}: given twice")
         try:
-            out[name] = None if value.strip() == "none" and name == "theta_neurons" \
-                else float(value)
+            out[name] = None if value.strip() == "none" and \
+                (name == "theta_neurons" or "__" in name) else float(value)
         except ValueError:
-            raise InputError(f"--set {name}={value}: not a number") from None
+            raise InputError(f"--set {given}={value}: not a number") from None
         if out[name] is not None and not np.isfinite(out[name]):
-            raise InputError(f"--set {name}={value}: must be finite")
+            raise InputError(f"--set {given}={value}: must be finite")
     return out
 
 

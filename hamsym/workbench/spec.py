@@ -17,6 +17,8 @@
     o = "W2 @ h1 + b2"
     [hyper]             # the keyword arguments of hs.derive
     gamma = 1.0
+    [hyper.W1]          # W1's own gamma, beta, theta (hamsym.workbench.per_weight_spec)
+    beta = 0.1
     [module]            # the options of hs.generate / hs.load
     scheme = "nonlocal"
 
@@ -47,6 +49,7 @@ from ..declare import activations as _act
 from ..declare import reductions as _red
 from ..declare.expr import DeclarationError
 from ..declare.network import HYPER, Network, folded
+from . import per_weight_spec
 from .files import regular_file
 from .stream_spec import StreamSpec, read_table
 
@@ -429,7 +432,8 @@ class _Reader:
 
     def hyper(self, net):
         from ..derive.hamiltonian import DEFAULTS, _hyper_values
-        hyper = dict(self.table("hyper"))
+        hyper, self.per_weight = per_weight_spec.read(
+            dict(self.table("hyper")), [w.name for w in net.of_kind("weight")], self.fail)
         for key in hyper:
             if key not in DEFAULTS:
                 self.fail(f"[hyper] {key}", f"unknown hyperparameter; known: {', '.join(DEFAULTS)}")
@@ -449,6 +453,8 @@ class _Reader:
                 self.fail("[module] groups", 'expected a list of lists of state names, '
                           'e.g. [["x1", "x2"], ["x3"]]')
             options["groups"] = [list(g) for g in groups]
+        if self.per_weight:             # [hyper.<weight>] tables: the generator's option
+            options["per_weight"] = self.per_weight
         for key in ("reset_neuron_costate", "reset_weight_costate", "fresh_weight_costate"):
             if key in options and not isinstance(options[key], bool):
                 self.fail(f"[module] {key}", f"expected true or false, got {options[key]!r}")

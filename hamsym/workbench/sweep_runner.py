@@ -24,6 +24,7 @@ import numpy as np
 
 from ..codegen.render import write_atomic
 from ..declare.network import HYPERPARAMETERS
+from . import per_weight_spec
 from ..derive.hamiltonian import DEFAULTS
 from ..derive.underflow import underflow
 from ..errors import InputError
@@ -53,10 +54,11 @@ def sweep_spec(args):
         raise InputError(f"--set {both[0]} and --grid {both[0]}: give it once")
     if args.window < 1:
         raise InputError(f"--window {args.window}: must be at least 1")
-    known = list(HYPERPARAMETERS) + list(spec.network.defaults)
+    known = list(HYPERPARAMETERS) + per_weight_spec.names(spec) + list(spec.network.defaults)
     unknown = [name for name in grid if name not in known]
     if unknown:
-        raise InputError(f"--grid {unknown[0]}: not a hyperparameter or param of "
+        raise InputError(per_weight_spec.unknown_message(spec, "--grid", unknown[0]) or
+                         f"--grid {unknown[0]}: not a hyperparameter or param of "
                          f"{spec.network.name}; those are {known}")
     seeds = _seeds(args.seeds) if args.seeds else None
     learners = math.prod(len(v) for v in grid.values()) * len(seeds or [0])
@@ -181,7 +183,7 @@ def _grid(texts):
         if name in grid:
             raise InputError(f"--grid {name}: given twice; give all its values in one "
                              f"--grid {name}=V1,V2,...")
-        grid[name] = values
+        grid[per_weight_spec.scalar(name)] = values     # beta.W1: beta__W1
     return grid
 
 

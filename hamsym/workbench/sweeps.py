@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .per_weight_spec import scalar
+
 
 def sweep(model, grid, stream, *, seeds=(0,), window=None, frame=None, init=None,
           return_ensemble=False, **options):
@@ -48,7 +50,8 @@ def grid_ensemble(module, grid, seeds, init=None, *, part=None, **options):
     seed (the innermost loop), and the grid's columns {name: (K,) values, "seed": (K,)}.
     init: keyword arguments of Ensemble (states=, weights=, check_finite=, ...); options:
     more of them (recent=). part: a range of the grid's rows, the learners to make (a shard)."""
-    grid = {name: _values(name, values) for name, values in dict(grid).items()}
+    # beta.W1: W1's own beta, the module's scalar beta__W1 (generated with per_weight)
+    grid = {scalar(name): _values(name, values) for name, values in dict(grid).items()}
     if "seed" in grid:
         raise ValueError("give the seeds as seeds=[...], not in the grid")
     seeds = [int(s) for s in seeds]

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from .per_weight import follows
+
 
 class HyperparameterWarning(UserWarning):
     """A hyperparameter value that is allowed but rarely meant."""
@@ -36,8 +38,8 @@ def hyper(name, value, known, stacklevel=4):
     known: the names the module declares."""
     if name not in known:
         raise KeyError(f"unknown hyperparameter {name!r}; known: {list(known)}")
-    if name == "theta_neurons" and value is None:          # None: decay like the weights'
-        return None
+    if value is None and follows(name):     # None: theta_neurons decays like the weights',
+        return None                         # a weight's own value is the global one
     if np.iscomplexobj(value):
         raise TypeError(f"{name} = {value!r}: expected a real number")
     try:
@@ -50,10 +52,11 @@ def hyper(name, value, known, stacklevel=4):
         raise ValueError(f"delta = {v}: the time step must be > 0")
     if name == "flip" and v not in (-1.0, 1.0):
         raise ValueError(f"flip = {v}: must be -1 (HL's choice) or +1")
-    if name == "beta" and v < 0:
-        warnings.warn(f"beta = {v} < 0: the weights climb the loss", HyperparameterWarning,
+    kind = follows(name) if "__" in name else name      # beta__W1 is checked as beta
+    if kind == "beta" and v < 0:
+        warnings.warn(f"{name} = {v} < 0: the weights climb the loss", HyperparameterWarning,
                       stacklevel=stacklevel)
-    if name in ("theta", "theta_neurons") and v > 1:
+    if kind in ("theta", "theta_neurons") and v > 1:
         warnings.warn(f"{name} = {v} > 1: with flip = -1 the costate's factor 1 - {name} is "
                       "negative", HyperparameterWarning, stacklevel=stacklevel)
     return v

@@ -28,6 +28,7 @@ class Tables:
         self.inputs, self.targets = ns["INPUTS"], ns["TARGETS"]
         self.weights, self.states = ns["WEIGHTS"], ns["STATES"]
         self.hyper, self.params = ns["HYPER"], ns["PARAMS"]
+        self.per_weight = ns["PER_WEIGHT"]      # weights with their own gamma, beta, theta
         self.work, self.record, self.metrics = ns["WORK"], ns["RECORD"], ns["METRICS"]
         self.forward_buffers, self.outputs = ns["FORWARD"], ns["OUTPUTS"]
         self.forward_args, self.advance_buffers = ns["FORWARD_ARGS"], ns["ADVANCE"]

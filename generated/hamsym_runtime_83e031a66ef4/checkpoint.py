@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 
 from .files import write_atomic
+from .per_weight import follows
 
 MAGIC = "hamsym checkpoint"
 VERSION = 1
@@ -197,7 +198,7 @@ def hyper_values(known, per_learner=None):
             if per_learner is not None and (not isinstance(v, list) or len(v) != per_learner):
                 raise CheckpointError(path, f"{name}.{key}: expected {per_learner} values")
             for one in values:
-                if one is None and key == "theta_neurons":
+                if one is None and follows(key):
                     continue
                 if isinstance(one, bool) or not isinstance(one, (int, float)) or \
                         not math.isfinite(one):

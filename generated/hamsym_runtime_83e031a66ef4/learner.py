@@ -11,7 +11,7 @@ from time import perf_counter as clock
 
 import numpy as np
 
-from . import checkpoint, checks, feed, interrupt, revive, views
+from . import checkpoint, checks, feed, interrupt, per_weight, revive, views
 from . import metrics as measure
 from . import progress as bars
 from .live import Arrays, Fixed, Hyper, whole_hyper
@@ -43,6 +43,7 @@ class Integrator:
                  check_finite=True, **hyper):
         t = self._t
         self.dtype = checks.float_dtype(t.dtype if dtype is None else dtype)
+        hyper = per_weight.expand(hyper, t)
         unknown = set(hyper) - set(t.known)
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)}; known: {t.known}")
@@ -103,9 +104,7 @@ class Integrator:
     def _scalars(self):
         s = self._hyper.scalars
         if s is None:
-            h = dict(self._hyper)
-            if h.get("theta_neurons", 0.0) is None:     # not set: decay like the weights'
-                h["theta_neurons"] = h["theta"]
+            h = per_weight.resolve(dict(self._hyper), self._t.per_weight)
             s = self._hyper.scalars = tuple(float(h[n]) for n in self._t.scalars)
         return s
 
@@ -550,6 +549,7 @@ class Integrator:
             "dtype": checkpoint.dtype_name, "check_finite": checkpoint.flag})
         state = checkpoint.arrays_of(path, arrays, {"weights": t.weights, "states": t.states,
                                                     "costates": t.costates}, meta["dtype"])
+        hyper = per_weight.expand(hyper, t)
         unknown = set(hyper) - set(t.known)
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)}; known: {t.known}")
