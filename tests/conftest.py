@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,6 +30,20 @@ import pytest  # noqa: E402
 import hamsym as hs  # noqa: E402
 
 coverage_pause.install()
+
+
+@contextlib.contextmanager
+def numba_cache_beside_module():
+    """Numba's own cache (in __pycache__ beside the module) for the modules imported
+    inside, instead of the session's: for tests of that cache, or that need kernels
+    compiled in this process (Numba picks a function's cache when the module defines it)."""
+    import numba
+    saved = numba.config.CACHE_DIR, numba.config.CACHE_LOCATOR_CLASSES
+    numba.config.CACHE_DIR = numba.config.CACHE_LOCATOR_CLASSES = ""
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR, numba.config.CACHE_LOCATOR_CLASSES = saved
 
 
 def pytest_unconfigure(config):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import numba_cache_beside_module
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,11 @@ def learner(tmp_path_factory):
     h2 = net.instant("h2", hs.sigmoid(W2 @ h1))
     h3 = net.instant("h3", hs.softplus(W3 @ h2))
     net.loss(hs.sum_squares(W4 @ h3 - y) / 2)
-    # a fresh folder: no Numba cache, so the kernels are compiled here and can be inspected
-    mod = hs.load(hs.derive(net, theta=0.3), tmp_path_factory.mktemp("f32") / "f32_ops.py",
-                  threads=False)
+    # a fresh folder and Numba's cache beside it, so the kernels are compiled here (not
+    # loaded from a cache) and can be inspected
+    with numba_cache_beside_module():
+        mod = hs.load(hs.derive(net, theta=0.3), tmp_path_factory.mktemp("f32") / "f32_ops.py",
+                      threads=False)
     learner = mod.Integrator(seed=0, dtype="float32")
     learner.run(np.zeros((2, 5), np.float32), np.zeros((2, 3), np.float32))
     learner.forward(np.zeros(5, np.float32))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hamsym as hs
+from conftest import numba_cache_beside_module
 from hamsym.codegen import render as R
 from hamsym.runtime import files as F
 from hamsym.declare.zoo import mlp
@@ -162,13 +163,11 @@ def test_unknown_options_are_refused():
 def test_cache_made_by_load_serves_a_plain_import(tmp_path, monkeypatch):
     """Numba's cache remembers the module name: load() must import under the name a
     plain `import` uses, or the cached file breaks the user's own import."""
-    import numba    # Numba's own cache beside the module, not the suite's (conftest.py)
-    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
-    monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "")
-    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")                 # Numba's own cache, not the suite's
     monkeypatch.delenv("NUMBA_CACHE_LOCATOR_CLASSES")
     system = _system(name="plain")
-    mod = hs.load(system, tmp_path / "plain.py")
+    with numba_cache_beside_module():
+        mod = hs.load(system, tmp_path / "plain.py")
     mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))      # fills __pycache__
     assert any((tmp_path / "__pycache__").glob("plain.*.nbi"))
     script = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import plain; "

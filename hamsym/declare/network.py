@@ -35,7 +35,7 @@ _RESERVED = set(HYPERPARAMETERS) | {
     "METRICS", "Metrics",
     "Ensemble", "DivergenceWarning", "STRUCTURE", "RUNTIME", "RUNTIME_DIGEST", "FORWARD_ARGS",
     "ADVANCE", "SCALARS", "BOUND", "ENSEMBLE_ROLES", "DISTRIBUTED_REASON", "CheckpointError",
-    "rank_loop"}
+    "PER_WEIGHT", "rank_loop"}
 #: keyword arguments of the generated module's public classes (Integrator, Ensemble,
 #: Recorder, DistributedIntegrator): inputs and targets become parameters of run() next to
 #: record=, every=, progress=, and params are passed by name next to seed=, dtype=, ...
