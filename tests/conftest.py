@@ -98,13 +98,19 @@ def ctrl_c_after_one_slice():
     return _PressedAfterOneSlice
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (--dist loadgroup), the tests of one file run on one worker,
-    where they share the modules its fixtures compiled; the random networks, each
-    compiling its own module, are dealt out one by one."""
-    for item in items:
-        if item.path.name != "test_random_networks.py":
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist, the tests of one file run on one worker, where they share the
+    modules its fixtures compiled; the random networks, each compiling its own module,
+    are dealt out one by one. (xdist's loadgroup marks no longer group under pytest 9,
+    which keeps node ids elsewhere: hence a scheduler of our own.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path.endswith("test_random_networks.py") else path
+
+    return ByFile(config, log)
 
 
 def hamsym(*args, cwd, env=None, ok=True):
