@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 
-KINDS = ("gamma", "beta", "theta")
+from ..codegen.per_weight import KINDS
+from ..codegen.per_weight import scalar as _own
+from ..declare.network import HYPERPARAMETERS
 
 
 def read(hyper, weights, fail):
@@ -55,14 +57,20 @@ def read(hyper, weights, fail):
 def scalar(name):
     """The module's name for a command-line name: beta.W1 -> beta__W1 (others unchanged)."""
     kind, dot, weight = name.partition(".")
-    return f"{kind}__{weight}" if dot and kind in KINDS and weight else name
+    return _own(kind, weight) if dot and kind in KINDS and weight else name
 
 
 def names(spec):
     """The per-weight scalars of the spec's module."""
     own = spec.module.get("per_weight", {})
-    return [f"{k}__{w.name}" for w in spec.network.of_kind("weight") if w.name in own
+    return [_own(k, w.name) for w in spec.network.of_kind("weight") if w.name in own
             for k in KINDS]
+
+
+def known(spec):
+    """Every name --set and --grid take for the spec: hyperparameters, the per-weight
+    scalars of its module and the network's params."""
+    return list(HYPERPARAMETERS) + names(spec) + list(spec.network.defaults)
 
 
 def unknown_message(spec, option, name):

@@ -28,7 +28,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..codegen.lower import storage_shape
-from ..declare.network import HYPERPARAMETERS
 from . import per_weight_spec
 from ..errors import InputError, StreamError
 from .. import runtime
@@ -74,7 +73,7 @@ def overrides(spec, texts):
     """--set NAME=VALUE (repeatable) as {name: value}: hyperparameters and params of the
     spec's network; a name given twice, an unknown name or a value that is not a number
     is refused, naming it."""
-    known = list(HYPERPARAMETERS) + per_weight_spec.names(spec) + list(spec.network.defaults)
+    known = per_weight_spec.known(spec)
     out = {}
     for text in texts or ():
         given, sep, value = text.partition("=")

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from ..codegen.render import write_atomic
-from ..declare.network import HYPERPARAMETERS
 from . import per_weight_spec
 from ..derive.hamiltonian import DEFAULTS
 from ..derive.underflow import underflow
@@ -54,7 +53,7 @@ def sweep_spec(args):
         raise InputError(f"--set {both[0]} and --grid {both[0]}: give it once")
     if args.window < 1:
         raise InputError(f"--window {args.window}: must be at least 1")
-    known = list(HYPERPARAMETERS) + per_weight_spec.names(spec) + list(spec.network.defaults)
+    known = per_weight_spec.known(spec)
     unknown = [name for name in grid if name not in known]
     if unknown:
         raise InputError(per_weight_spec.unknown_message(spec, "--grid", unknown[0]) or
