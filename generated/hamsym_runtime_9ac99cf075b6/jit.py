@@ -8,6 +8,13 @@ import numba
 # depend on the inputs only.
 JIT = dict(cache=True, nogil=True, error_model="numpy")
 
+# Numba also gives every compiled function a C-callable twin (for first-class function
+# use), which these kernels never need: leaving it out saves about 6% of a small
+# network's compile time (each caller links and re-emits its callees' code). The kernels
+# are called from Python and from each other exactly as before.
+if hasattr(numba.core.cpu.CPUTargetOptions, "no_cfunc_wrapper"):
+    JIT["no_cfunc_wrapper"] = True
+
 # The step and the loops that call it are compiled without Numba's reference counting
 # (NRT): they allocate nothing and read only arrays their caller holds, and NRT would add
 # an atomic increment and decrement per array argument of every call: half of a small
