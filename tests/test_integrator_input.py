@@ -165,7 +165,7 @@ def test_run_of_one_sample_says_run_takes_streams(mod):
 
 def test_a_non_finite_loss_stops_run_at_that_step(mod):
     U, Y = _stream(20)
-    U[7, 1] = np.nan
+    Y[7, 1] = 1e200                     # finite data whose squared error overflows
     learner = mod.Integrator(seed=0)
     learner.step(U[0], Y[0])
     learner.step(U[1], Y[1])
@@ -173,7 +173,7 @@ def test_a_non_finite_loss_stops_run_at_that_step(mod):
         learner.run(U, Y)
     assert (info.value.step, info.value.index, info.value.steps) == (9, 7, 8)
     assert learner.step_count == 10 and len(info.value.losses) == 8
-    assert np.isnan(info.value.losses[-1]) and np.isfinite(info.value.losses[:-1]).all()
+    assert not np.isfinite(info.value.losses[-1]) and np.isfinite(info.value.losses[:-1]).all()
 
     with pytest.raises(FloatingPointError, match=r"at step 7 \(index 7 of this call\)"):
         mod.Integrator(seed=0).run_stream(zip(U, Y), chunk=3)
@@ -182,4 +182,83 @@ def test_a_non_finite_loss_stops_run_at_that_step(mod):
 
     unchecked = mod.Integrator(seed=0, check_finite=False)
     losses = unchecked.run(U, Y)
-    assert unchecked.step_count == 20 and np.isnan(losses[7])
+    assert unchecked.step_count == 20 and not np.isfinite(losses[7])
+
+
+# -- data that is not finite ---------------------------------------------------------------------
+
+def _unchanged(learner, mod):
+    fresh = mod.Integrator(seed=0)
+    return learner.step_count == 0 and all(
+        np.array_equal(w, fresh.weights[name]) for name, w in learner.weights.items())
+
+
+def test_run_refuses_data_that_is_not_finite_before_learning(mod):
+    U, Y = _stream(10)
+    U[4, 1] = np.nan
+    learner = mod.Integrator(seed=0)
+    with pytest.raises(ValueError, match=r"^u\[4, 1\] is nan: the data must be finite numbers; "
+                                         r"nothing was learned \(check_finite=False"):
+        learner.run(U, Y)
+    assert _unchanged(learner, mod)
+    U, Y = _stream(10)
+    Y[2, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"^y\[2, 0\] is -inf"):
+        learner.run(U, Y)
+    assert _unchanged(learner, mod)
+    U[6, 0] = np.nan                    # the earliest row is named, whichever stream holds it
+    with pytest.raises(ValueError, match=r"^y\[2, 0\] is -inf"):
+        learner.run(U, Y)
+    with pytest.raises(ValueError, match=r"^u\[1, 2\] is inf"):
+        learner.run([[0, 0, 0], [0, 0, np.inf]], [[0, 0], [0, 0]])
+    big = np.full((4, 3), 1e308)        # finite, though their sum is not
+    learner.run(big, np.zeros((4, 2)))
+    assert learner.step_count == 4
+    unchecked = mod.Integrator(seed=0, check_finite=False)
+    U, Y = _stream(10)
+    U[4, 1] = np.nan
+    losses = unchecked.run(U, Y)        # let in, on request
+    assert unchecked.step_count == 10 and np.isnan(losses[4])
+
+
+@pytest.mark.parametrize("bad, chunk, applied", [(4, 3, 4), (3, 3, 3), (0, 2, 0), (9, 4, 9)])
+def test_run_stream_refuses_the_first_sample_that_is_not_finite(mod, bad, chunk, applied):
+    U, Y = _stream(10)
+    U[bad, 2] = np.nan
+    learner = mod.Integrator(seed=0)
+    with pytest.raises(ValueError, match=rf"^sample {bad}: u\[2\] is nan: the data must be finite "
+                                         rf"numbers; the {applied} samples before it were applied "
+                                         rf"\(step_count = {applied}\)"):
+        learner.run_stream(zip(U, Y), chunk=chunk)
+    assert learner.step_count == applied
+    reference = _after(mod, U[:applied], Y[:applied])
+    for name, w in learner.weights.items():
+        assert np.array_equal(w, reference.weights[name]), name
+
+
+def test_a_step_on_data_that_is_not_finite_names_it(mod):
+    U, Y = _stream(1)
+    Y[0, 1] = np.nan
+    learner = mod.Integrator(seed=0)
+    with pytest.raises(FloatingPointError, match=r"the loss is nan at step 0 \(index 0 of this "
+                                                 r"call\): the sample's y\[1\] is nan: the data "
+                                                 r"must be finite numbers. That step was applied"):
+        learner.step(U[0], Y[0])
+    assert learner.step_count == 1
+
+
+def test_an_ensemble_refuses_data_that_is_not_finite(mod):
+    U, Y = _stream(10)
+    ensemble = mod.Ensemble(3)
+    bad = np.array(U)
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^u\[4, 1\] is nan: .*nothing was learned"):
+        ensemble.run(bad, Y)
+    own = np.stack([Y] * 3)
+    own[2, 5, 0] = np.inf                   # learner 2's own stream
+    with pytest.raises(ValueError, match=r"^y\[2, 5, 0\] is inf"):
+        ensemble.run(U, own)
+    with pytest.raises(ValueError, match=r"^sample 0: u\[1\] is nan: .*the 0 samples before it "
+                                         r"were applied"):
+        ensemble.run_stream(zip(bad[4:], Y), chunk=4)
+    assert ensemble.step_count.tolist() == [0, 0, 0]

@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import signal
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -147,6 +148,34 @@ def test_chunks_fill_the_buffers_and_apply_what_came_before_a_bad_sample():
     with pytest.raises(ValueError, match="sample 3: .*; the 3 samples before it were applied "
                                          r"\(count 9\)"):
         next(it)
+
+
+def test_chunks_with_finite_yield_the_rows_before_the_first_that_is_not():
+    samples = [(np.full(3, k), float(k)) for k in range(7)]
+    samples[4] = (np.array([0.0, np.inf, np.nan]), 4.0)
+    buffers = [np.zeros((3, 3)), np.zeros((3, 1))]
+    it = feed.chunks(samples, NAMES, buffers, 3, _Never(), None, lambda: "count 4", finite=True)
+    assert [next(it), next(it)] == [3, 1]           # a whole chunk, then the row before it
+    assert buffers[1][0, 0] == 3.0
+    with pytest.raises(ValueError, match=r"^sample 4: u\[1\] is inf: the data must be finite "
+                                         r"numbers; the 4 samples before it were applied "
+                                         r"\(count 4\)"):
+        next(it)
+    off = feed.chunks(samples, NAMES, buffers, 3, _Never(), None, lambda: "", finite=False)
+    assert list(off) == [3, 3, 1]
+
+
+def test_not_finite_names_the_earliest_row_and_ignores_overflowing_sums():
+    u, y = np.zeros((5, 2)), np.zeros((5, 1))
+    assert checks.not_finite([u, y], ["u", "y"]) is None
+    u[3, 1], y[1, 0] = np.nan, -np.inf
+    name, index, value = checks.not_finite([u, y], ["u", "y"])
+    assert (name, index, value) == ("y", (1, 0), -np.inf)
+    assert checks.entry(name, index) == "y[1, 0]" and checks.entry("c", ()) == "c"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # the overflow of the sum is not a warning
+        assert checks.not_finite([np.full((3, 2), 1e308)], ["u"]) is None
+    assert checks.not_finite([np.zeros((0, 2))], ["u"]) is None
 
 
 def test_chunks_stop_between_two_samples_on_ctrl_c():

@@ -21,6 +21,29 @@ def real(value, what):
     return a
 
 
+def not_finite(arrays, names):
+    """None if every value of the arrays is finite; else (name, index, value) of the
+    first that is not: the one with the lowest leading index (a stream's row), the
+    first array's on a tie."""
+    found = None
+    for a, name in zip(arrays, names):
+        # one pass without a temporary: a sum of finite values is finite unless it
+        # overflows, and then the exact test below finds nothing
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(a, axis=None) if a.size else 0.0
+        if not math.isfinite(total):
+            bad = np.argwhere(~np.isfinite(a))
+            if len(bad) and (found is None or bad[0][0] < found[1][0]):
+                index = tuple(int(i) for i in bad[0])
+                found = (name, index, a[index])
+    return found
+
+
+def entry(name, index):
+    """name[i, j], as a user indexes it."""
+    return f"{name}[{', '.join(map(str, index))}]" if index else name
+
+
 def fit(value, shape, dtype, what, copy):
     """value as a C-ordered array of the declared storage shape and dtype; the same
     array object when it already is one and copy is false."""

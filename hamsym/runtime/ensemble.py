@@ -51,7 +51,8 @@ class Ensemble:
     .diverged is the (K,) mask of learners that ever had a non-finite loss,
     .diverged_at the step (in each learner's count) where it first happened (-1 if
     never); run() warns (DivergenceWarning) when learners diverge. With
-    check_finite=False no learner is frozen (they are still reported).
+    check_finite=False no learner is frozen (they are still reported). With
+    check_finite, data that is not finite (nan, inf) is refused, as Integrator does.
 
     recent: how many of each learner's latest losses are kept (across runs) for
     recent_loss() and best().
@@ -197,6 +198,14 @@ class Ensemble:
         active) and their (K, steps) .losses. progress: as in Integrator.run; the bar
         counts rows and shows the lowest mean loss of a learner in the latest slice."""
         data, length = self._streams(streams)
+        if self.check_finite:
+            bad = checks.not_finite(list(data.values()), list(data))
+            if bad is not None:
+                name, (k, *index), value = bad
+                raise ValueError(
+                    f"{checks.entry(name, index if len(data[name]) == 1 else [k, *index])} "
+                    f"is {value}: the data must be finite numbers; nothing was learned "
+                    "(check_finite=False lets such data in)")
         losses = np.full((self.K, length), np.nan)
         diverged = self._diverged.copy()
         bar, owned = bars.progress_bar(progress, length)
@@ -239,7 +248,8 @@ class Ensemble:
                         samples, names, [b[0] for b in buffers], chunk, ctrl_c,
                         lambda unapplied: interrupt.Interrupted(
                             rows, self.step_count, losses[:, :0].copy(), unapplied),
-                        lambda: f"step_count = {self.step_count.tolist()}"):
+                        lambda: f"step_count = {self.step_count.tolist()}",
+                        finite=bool(self.check_finite)):
                     whole = n == chunk      # else contiguous copies: a slice would compile anew
                     data = {name: b if whole else np.ascontiguousarray(b[:, :n])
                             for (name, _), b in zip(names, buffers)}

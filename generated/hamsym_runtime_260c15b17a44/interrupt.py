@@ -45,9 +45,10 @@ class DivergenceError(FloatingPointError):
     index in this call; .steps: the steps this call applied (that one included);
     .losses: their losses."""
 
-    def __init__(self, step, index, losses):
+    def __init__(self, step, index, losses, cause=None):
         super().__init__(
-            f"the loss is {losses[-1]} at step {step} (index {index} of this call). That step "
+            f"the loss is {losses[-1]} at step {step} (index {index} of this call)"
+            f"{'' if cause is None else ': ' + cause}. That step "
             f"was applied: the learner holds its result (possibly non-finite) and counts it, "
             f"step_count = {step + 1}. Integrator(check_finite=False) turns this check off")
         self.step, self.index, self.steps, self.losses = step, index, index + 1, losses

@@ -31,7 +31,8 @@ class Integrator:
     live, updated in place, and an array assigned to a name is checked against its
     declaration. .hyper checks values when set (finite; delta > 0; flip = +-1).
     .step_count counts the steps applied. check_finite: step, run and run_stream
-    raise DivergenceError at the first loss that is not finite.
+    raise DivergenceError at the first loss that is not finite, and run and
+    run_stream refuse data that is not finite (nan, inf) before learning from it.
 
     The data arguments of step(), run() and forward() are the module's inputs and
     targets in declaration order (INPUTS, then TARGETS; forward and predict: INPUTS).
@@ -157,7 +158,7 @@ class Integrator:
             loss = self._refused(*sample)
         self.step_count += 1
         if loss - loss and self.check_finite:   # nan, so true, unless the loss is finite
-            raise interrupt.DivergenceError(self.step_count - 1, 0, np.array([loss]))
+            raise self._diverged(loss, sample)
         return loss
 
     # step() for one and for two data arrays (an input and a target: most networks),
@@ -172,7 +173,7 @@ class Integrator:
             loss = self._refused(a)
         self.step_count += 1
         if loss - loss and self.check_finite:
-            raise interrupt.DivergenceError(self.step_count - 1, 0, np.array([loss]))
+            raise self._diverged(loss, (a,))
         return loss
 
     def _step_2(self, a, b):
@@ -184,10 +185,24 @@ class Integrator:
             loss = self._refused(a, b)
         self.step_count += 1
         if loss - loss and self.check_finite:
-            raise interrupt.DivergenceError(self.step_count - 1, 0, np.array([loss]))
+            raise self._diverged(loss, (a, b,))
         return loss
 
     _step_1.__doc__ = _step_2.__doc__ = step.__doc__
+
+    def _diverged(self, loss, sample):
+        """The DivergenceError of step() for a loss that is not finite, naming the
+        sample's first value that is not finite if there is one. (Checking each sample
+        before its step would double a small network's step time; the error says that
+        the step was applied.)"""
+        cause = None
+        for name, a in zip(self._t.data, sample):
+            bad = checks.not_finite([np.asarray(a, np.float64)], [name])
+            if bad is not None:
+                cause = (f"the sample's {checks.entry(name, bad[1])} is {bad[2]}: the data "
+                         "must be finite numbers")
+                break
+        return interrupt.DivergenceError(self.step_count - 1, 0, np.array([loss]), cause)
 
     def _compiled_step(self):
         return views.stepper(self._t.bound_step, list(self._t.data.values()) or [(0,)],
@@ -395,7 +410,8 @@ class Integrator:
 
         A sample is a tuple (or list) of one array per name, or the array itself when
         there is one name. Each is checked (count, shape, real numbers: an error names
-        the field and the sample's index, after the samples before it were applied),
+        the field and the sample's index, after the samples before it were applied;
+        with check_finite, values that are not finite are refused so too),
         copied into fixed chunk buffers, and each chunk runs in compiled code, so memory
         does not grow with the stream. on_chunk(losses) sees each chunk's losses (a
         reused array: copy what you keep). Returns the step count of this call; with
@@ -432,7 +448,7 @@ class Integrator:
                     values, names, buffers, chunk, ctrl_c,
                     lambda unapplied: interrupt.Interrupted(steps, self.step_count,
                                                             losses[:0].copy(), unapplied),
-                    lambda: f"step_count = {self.step_count}"):
+                    lambda: f"step_count = {self.step_count}", finite=bool(self.check_finite)):
                 part = losses[:n]
                 done, why = self._drive([b[:n] for b in buffers] if n < chunk else buffers,
                                         part, ctrl_c, recorder, bar, metrics=metrics)
@@ -473,7 +489,9 @@ class Integrator:
         Ctrl-C stops it between two steps within a fraction of a second: Interrupted
         (a KeyboardInterrupt) says how many steps were applied and carries their
         losses. With check_finite, the first loss that is not finite raises
-        DivergenceError (that step applied). Rows recorded before either are kept."""
+        DivergenceError (that step applied). Rows recorded before either are kept.
+        With check_finite, streams holding a value that is not finite (nan, inf) are
+        refused before any step: ValueError naming the first."""
         recorder = self._recorder(record, every)
         measured = self._metrics(metrics)
         self._check_frozen()
@@ -481,6 +499,8 @@ class Integrator:
         losses = np.empty(data[0].shape[0] if data else 0, np.float64)
         if any(d.shape[0] != losses.shape[0] for d in data):
             raise ValueError("all streams must have the same length")
+        if self.check_finite:
+            _refuse_not_finite(data, self._t.data)
         bar, owned = _bar(progress, losses)
         try:
             done, why = self._drive(data, losses, None, recorder, bar, exact=True,
@@ -576,6 +596,16 @@ def _positive(value, name):
     if value < 1:
         raise ValueError(f"{name} = {value}: must be at least 1")
     return value
+
+
+def _refuse_not_finite(data, names):
+    """ValueError naming the first value of the streams that is not finite: run() checks
+    before its first step, so a refused call changes nothing."""
+    bad = checks.not_finite(data, list(names))
+    if bad is not None:
+        name, index, value = bad
+        raise ValueError(f"{checks.entry(name, index)} is {value}: the data must be finite "
+                         "numbers; nothing was learned (check_finite=False lets such data in)")
 
 
 def _bar(progress, total):
