@@ -1,6 +1,7 @@
 """Generated files: standalone, deterministic, atomic, never silently stale."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -177,6 +178,41 @@ def test_cache_made_by_load_serves_a_plain_import(tmp_path, monkeypatch):
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == pytest.approx(
         mod.Integrator(seed=0).run(np.ones((5, 3)), np.zeros((5, 2)))[-1], abs=1e-15)
+
+
+_MOVED = """
+import sys
+for name in ("hamsym", "sympy", "jinja2", "torch"):
+    sys.modules[name] = None                # importing any of them now fails
+sys.path.insert(0, sys.argv[1])
+import numpy as np, moved
+learner = moved.Integrator(seed=0)
+print(learner.step(np.ones(3), np.zeros(2)), learner.run(np.ones((5, 3)), np.zeros((5, 2)))[-1])
+print(sum(moved._span.stats.cache_hits.values()), sum(moved._span.stats.cache_misses.values()))
+"""
+
+
+def test_a_folder_copied_with_its_cache_runs_where_hamsym_is_absent(tmp_path, monkeypatch):
+    """The cache hamsym's process wrote names hamsym.runtime (its runtime there): a copy of
+    the folder, __pycache__ and all, compiles afresh where hamsym is absent, instead of
+    failing to load it, and rewrites it for the next process."""
+    monkeypatch.delenv("NUMBA_CACHE_DIR")                 # Numba's own cache, not the suite's
+    monkeypatch.delenv("NUMBA_CACHE_LOCATOR_CLASSES")
+    made = tmp_path / "made"
+    with numba_cache_beside_module():
+        mod = hs.load(_system(name="moved"), made / "moved.py")
+    learner = mod.Integrator(seed=0)
+    want = [learner.step(np.ones(3), np.zeros(2)), learner.run(np.ones((5, 3)), np.zeros((5, 2)))[-1]]
+    assert any((made / "__pycache__").glob("moved._span*.nbi"))
+    moved = tmp_path / "moved"
+    shutil.copytree(made, moved)
+    runs = [subprocess.run([sys.executable, "-c", _MOVED, str(moved)], capture_output=True,
+                           text=True, timeout=300) for _ in range(2)]
+    for out in runs:
+        assert out.returncode == 0, out.stderr
+        assert [float(x) for x in out.stdout.split()[:2]] == want
+    assert runs[0].stdout.split()[2:] == ["0", "1"]       # compiled afresh ...
+    assert runs[1].stdout.split()[2:] == ["1", "0"]       # ... and cached for the next
 
 
 def test_forward_reads_what_the_network_computes_and_changes_nothing(load):

@@ -3,11 +3,13 @@ helpers its kernels call."""
 
 import types
 
+import numba
+
 from . import DIGEST  # noqa: F401 (the generated module checks it)
 from . import ensemble, interrupt, learner, metrics, recorder
 from .checkpoint import CheckpointError
 from .checks import HyperparameterWarning
-from .jit import HOT, JIT  # noqa: F401 (the kernels' compile options)
+from .jit import HOT, JIT, portable_cache  # noqa: F401 (the kernels' compile options)
 from .tables import Tables
 from .vector_math import _dot as dot, _tanh as tanh  # noqa: F401 (vectorising kernels)
 from .views import view  # noqa: F401 (the bound step's arrays)
@@ -16,6 +18,9 @@ from .views import view  # noqa: F401 (the bound step's arrays)
 def build(namespace):
     """The classes of the generated module whose globals are `namespace`: each a
     subclass of the runtime's, holding the module's tables, and named as the module's."""
+    for value in namespace.values():
+        if isinstance(value, numba.core.dispatcher.Dispatcher):
+            portable_cache(value)
     t = Tables(namespace)
 
     def subclass(base, name=None, **attributes):

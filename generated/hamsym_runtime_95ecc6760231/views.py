@@ -11,7 +11,7 @@ import numba
 import numba.extending
 import numpy as np
 
-from .jit import HOT
+from .jit import HOT, portable_cache
 
 
 @numba.extending.intrinsic
@@ -51,5 +51,8 @@ def stepper(bound_step, sample_shapes, dtype, cache):
         table = numba.types.Array(numba.types.int64, 1, "C")
         sample = [numba.types.Array(numba.from_dtype(dtype), len(shape), "C")
                   for shape in sample_shapes]
-        cache[dtype] = numba.njit(numba.types.float64(table, *sample), **HOT)(bound_step)
+        compiled = portable_cache(numba.njit(**HOT)(bound_step))
+        compiled.compile(numba.types.float64(table, *sample))
+        compiled.disable_compile()          # as numba.njit(signature) leaves it
+        cache[dtype] = compiled
     return cache[dtype]
