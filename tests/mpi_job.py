@@ -3,9 +3,11 @@
     python mpi_job.py JOB.json
 
 JOB.json: {"dir": folder of the generated modules and data, "runs": [{"module": name,
-"ranks": placement or null, "out": file}], "fault": null or {"module", "victim", "timeout"}}.
+"ranks": placement or null, "out": file}], "refusals": null or a module name, "fault": null
+or {"module", "victim", "timeout"}}.
 Each run: 600 steps, a checkpoint, a fresh learner restored from it, 400 more steps;
-rank 0 writes the gathered arrays and the losses to `out`. The fault run: the victim
+rank 0 writes the gathered arrays and the losses to `out`. The refusals: a bad sample
+and a NaN in run()'s data given to rank 0; each rank writes what it raised. The fault run: the victim
 rank exits in the middle of a long run and every other rank prints the error it got.
 """
 
@@ -44,6 +46,29 @@ def main(job):
             flat = {f"{kind}/{name}": a for kind, table in arrays.items() for name, a in table.items()}
             np.savez(os.path.join(job["dir"], run["out"]), losses=np.concatenate([first, rest]),
                      steps=D.steps, timing=D.timing, **flat)
+    refusals = job.get("refusals")
+    if refusals:                 # data rank 0 refuses is refused on every rank, in step
+        mod = __import__(refusals)
+        D = mod.DistributedIntegrator(seed=1, chunk=4, timeout=60)
+        U, Y = data["U"][:10], data["Y"][:10]
+        samples = list(zip(U, Y))
+        samples[5] = (U[5][:2], Y[5])
+        got = {}
+        try:
+            D.run_stream(iter(samples) if D.rank == 0 else None)
+        except (TypeError, ValueError) as e:
+            got["stream"] = f"{type(e).__name__}: {e}"
+        got["stream_steps"] = D.steps
+        bad = U.copy()
+        bad[3, 1] = np.nan
+        try:
+            D.run(bad, Y) if D.rank == 0 else D.run()
+        except ValueError as e:
+            got["run"] = f"{type(e).__name__}: {e}"
+        got["run_steps"] = D.steps
+        got["after"] = len(D.run(U, Y) if D.rank == 0 else D.run())     # still in step
+        with open(os.path.join(job["dir"], f"refusals_{D.rank}.json"), "w") as f:
+            json.dump(got, f)
     fault = job.get("fault")
     if fault:
         mod = __import__(fault["module"])

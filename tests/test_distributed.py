@@ -51,9 +51,9 @@ def _module(folder, scheme, dtype):
     return name, hs.load(_system(), folder / f"{name}.py", **options)
 
 
-def _launch(folder, n, runs, fault=None, timeout=600):
+def _launch(folder, n, runs, fault=None, refusals=None, timeout=600):
     exe = _mpiexec()
-    job = {"dir": str(folder), "runs": runs, "fault": fault}
+    job = {"dir": str(folder), "runs": runs, "fault": fault, "refusals": refusals}
     (folder / f"job{n}.json").write_text(json.dumps(job))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     if coverage.Coverage.current() is not None:     # measured: so are the ranks
@@ -81,7 +81,7 @@ def jobs(tmp_path_factory):
             losses = learner.run(data["U"], data["Y"])
             refs[name] = (learner, losses)
         runs2.append({"module": name, "ranks": ranks, "out": f"n2_{i}"})
-    two = _launch(folder, 2, runs2)
+    two = _launch(folder, 2, runs2, refusals="layers_local_float64")
     four = _launch(folder, 4, [{"module": "layers_local_float64", "ranks": None, "out": "n4"}],
                    fault={"module": "layers_local_float64", "victim": 2, "timeout": 3.0})
     return folder, refs, runs2, two, four
@@ -122,6 +122,22 @@ def test_weights_learned(jobs):
     _, refs, *_ = jobs
     learner, losses = refs["layers_local_float64"]
     assert losses[-100:].mean() < losses[:100].mean()
+
+
+def test_data_rank_0_refuses_is_refused_on_every_rank(jobs):
+    """A bad sample or a NaN given to rank 0 raises on every rank, which stay in step
+    (without it, the others waited for the next chunk until their timeout)."""
+    folder, *_, two, _ = jobs
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
+    got = {r: json.loads((folder / f"refusals_{r}.json").read_text()) for r in (0, 1)}
+    assert got[0]["stream"] == ("ValueError: sample 5: u has shape (2,), declared (3,); the 5 "
+                                "samples before it were applied (steps = 5)")
+    assert got[0]["run"].startswith("ValueError: u[3, 1] is nan: the data must be finite numbers")
+    assert got[1]["stream"] == ("ValueError: rank 1: rank 0 refused the data of this call (its "
+                                "error names it); the 5 steps before it stand")
+    assert got[1]["run"] == got[1]["stream"]
+    for rank in (0, 1):
+        assert (got[rank]["stream_steps"], got[rank]["run_steps"], got[rank]["after"]) == (5, 5, 10)
 
 
 def test_rank_that_exits_is_named_by_the_others(jobs):

@@ -7,6 +7,7 @@ use only: without MPI a module needs numpy, numba and scipy alone.
 """
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import types
 import numba
 import numpy as np
 
-from . import checkpoint, checks, exchange, per_weight
+from . import checkpoint, checks, exchange, feed, per_weight
 from .learner import Integrator
 
 
@@ -33,6 +34,8 @@ class RankFailure(RuntimeError):
 
 
 _FAILED = []
+_REFUSED = -1                                 # the chunk length that says: rank 0 refused
+_NO_CTRL_C = types.SimpleNamespace(pressed=False)
 
 
 def _exit_without_finalize():
@@ -250,6 +253,9 @@ class DistributedIntegrator(Integrator):
         else:
             self._complete([self.comm.Irecv(n, 0, tags["chunk"])], [0], where)
         n = int(n[0])
+        if n == _REFUSED:
+            raise ValueError(f"rank {self.rank}: rank 0 refused the data of this call (its "
+                             f"error names it); the {self.steps} steps before it stand")
         if n == 0:
             return None
         reqs, peers = [], []
@@ -291,28 +297,26 @@ class DistributedIntegrator(Integrator):
         """Learns from an iterable of per-step samples, given on rank 0 (None elsewhere).
         on_chunk(losses) is called on every rank after each chunk. Returns the step count.
         Recording and progress bars are not supported here (record= and progress=True
-        are refused); on_chunk sees every loss."""
+        are refused); on_chunk sees every loss. Samples are checked as
+        Integrator.run_stream checks them (values that are not finite included): a bad
+        one raises ValueError or TypeError on rank 0, naming it, and ValueError on the
+        other ranks, after the samples before it were applied."""
         self._no_record(record, every, progress)
         self._check_frozen()
         names = self._t.data
         steps = 0
         if self.rank == 0:
             buffers = [np.empty((self.chunk,) + shape, self.dtype) for shape in names.values()]
-            filled = 0
-            for sample in samples:
-                if len(names) == 1 and not isinstance(sample, tuple):
-                    sample = (sample,)
-                for buf, value in zip(buffers, sample):
-                    buf[filled] = value
-                filled += 1
-                if filled == self.chunk:
-                    losses = self._chunk([b for b in buffers])
-                    steps, filled = steps + self.chunk, 0
-                    if on_chunk is not None:
-                        on_chunk(losses)
-            if filled:
-                losses = self._chunk([b[:filled] for b in buffers])
-                steps += filled
+            # samples checked as Integrator.run_stream checks them
+            chunks = feed.chunks(samples, list(names.items()), buffers, self.chunk, _NO_CTRL_C,
+                                 None, lambda: f"steps = {self.steps}", finite=True)
+            while True:
+                with self._refusing():
+                    n = next(chunks, 0)
+                if not n:
+                    break
+                losses = self._chunk([b[:n] for b in buffers])
+                steps += n
                 if on_chunk is not None:
                     on_chunk(losses)
             self._chunk(None)
@@ -326,15 +330,22 @@ class DistributedIntegrator(Integrator):
     def run(self, *streams, record=None, every=None, progress=None):
         """Steps over streams of shape (T, n) given on rank 0 (the other ranks call run()
         without them, or with anything: only rank 0's streams are read). Returns the T
-        losses on every rank. record= and progress=True are refused (see run_stream)."""
+        losses on every rank. record= and progress=True are refused (see run_stream).
+        Streams rank 0 refuses (shape, length, values that are not finite) raise on
+        every rank before any step."""
         self._no_record(record, every, progress)
         self._check_frozen()
         out = []
         if self.rank == 0:
-            data = self._data(streams, self._t.data, stream=True)
-            total = data[0].shape[0] if data else 0
-            if any(d.shape[0] != total for d in data):
-                raise ValueError("all streams must have the same length")
+            with self._refusing():
+                data = self._data(streams, self._t.data, stream=True)
+                total = data[0].shape[0] if data else 0
+                if any(d.shape[0] != total for d in data):
+                    raise ValueError("all streams must have the same length")
+                bad = checks.not_finite(data, list(self._t.data))
+                if bad is not None:
+                    raise ValueError(f"{checks.entry(bad[0], bad[1])} is {bad[2]}: the data "
+                                     "must be finite numbers; nothing was learned")
             for start in range(0, total, self.chunk):
                 out.append(self._chunk([d[start:start + self.chunk] for d in data]))
             self._chunk(None)
@@ -342,6 +353,19 @@ class DistributedIntegrator(Integrator):
             while (losses := self._chunk(None)) is not None:
                 out.append(losses)
         return np.concatenate(out) if out else np.zeros(0)
+
+    @contextlib.contextmanager
+    def _refusing(self):
+        """On rank 0, around reading the data of a call: data it refuses (TypeError,
+        ValueError) is refused on every rank, which would otherwise wait for a chunk
+        that never comes."""
+        try:
+            yield
+        except (TypeError, ValueError):
+            n = np.array([_REFUSED], np.int64)
+            reqs = [self.comm.Isend(n, r, self._tags["chunk"]) for r in range(1, self.size)]
+            self._complete(reqs, range(1, self.size), f"before step {self.steps}")
+            raise
 
     @staticmethod
     def _no_record(record, every, progress):
