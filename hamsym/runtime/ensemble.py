@@ -198,14 +198,9 @@ class Ensemble:
         active) and their (K, steps) .losses. progress: as in Integrator.run; the bar
         counts rows and shows the lowest mean loss of a learner in the latest slice."""
         data, length = self._streams(streams)
-        if self.check_finite:
-            bad = checks.not_finite(list(data.values()), list(data))
-            if bad is not None:
-                name, (k, *index), value = bad
-                raise ValueError(
-                    f"{checks.entry(name, index if len(data[name]) == 1 else [k, *index])} "
-                    f"is {value}: the data must be finite numbers; nothing was learned "
-                    "(check_finite=False lets such data in)")
+        if self.check_finite:           # a shared stream indexed as the user gave it
+            checks.refuse_not_finite([a[0] if len(a) == 1 else a for a in data.values()],
+                                     list(data))
         losses = np.full((self.K, length), np.nan)
         diverged = self._diverged.copy()
         bar, owned = bars.progress_bar(progress, length)

@@ -185,7 +185,7 @@ class Integrator:
             loss = self._refused(a, b)
         self.step_count += 1
         if loss - loss and self.check_finite:
-            raise self._diverged(loss, (a, b,))
+            raise self._diverged(loss, (a, b))
         return loss
 
     _step_1.__doc__ = _step_2.__doc__ = step.__doc__
@@ -500,7 +500,7 @@ class Integrator:
         if any(d.shape[0] != losses.shape[0] for d in data):
             raise ValueError("all streams must have the same length")
         if self.check_finite:
-            _refuse_not_finite(data, self._t.data)
+            checks.refuse_not_finite(data, list(self._t.data))
         bar, owned = _bar(progress, losses)
         try:
             done, why = self._drive(data, losses, None, recorder, bar, exact=True,
@@ -596,16 +596,6 @@ def _positive(value, name):
     if value < 1:
         raise ValueError(f"{name} = {value}: must be at least 1")
     return value
-
-
-def _refuse_not_finite(data, names):
-    """ValueError naming the first value of the streams that is not finite: run() checks
-    before its first step, so a refused call changes nothing."""
-    bad = checks.not_finite(data, list(names))
-    if bad is not None:
-        name, index, value = bad
-        raise ValueError(f"{checks.entry(name, index)} is {value}: the data must be finite "
-                         "numbers; nothing was learned (check_finite=False lets such data in)")
 
 
 def _bar(progress, total):

@@ -39,6 +39,18 @@ def not_finite(arrays, names):
     return found
 
 
+def refuse_not_finite(arrays, names, escape=True):
+    """ValueError naming the first value of the streams that is not finite (see
+    not_finite). A call checks its streams before its first step, so a refusal changes
+    nothing. escape: say that check_finite=False lets such data in."""
+    bad = not_finite(arrays, names)
+    if bad is not None:
+        name, index, value = bad
+        raise ValueError(f"{entry(name, index)} is {value}: the data must be finite numbers; "
+                         "nothing was learned" +
+                         (" (check_finite=False lets such data in)" if escape else ""))
+
+
 def entry(name, index):
     """name[i, j], as a user indexes it."""
     return f"{name}[{', '.join(map(str, index))}]" if index else name

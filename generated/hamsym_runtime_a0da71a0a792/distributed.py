@@ -342,10 +342,7 @@ class DistributedIntegrator(Integrator):
                 total = data[0].shape[0] if data else 0
                 if any(d.shape[0] != total for d in data):
                     raise ValueError("all streams must have the same length")
-                bad = checks.not_finite(data, list(self._t.data))
-                if bad is not None:
-                    raise ValueError(f"{checks.entry(bad[0], bad[1])} is {bad[2]}: the data "
-                                     "must be finite numbers; nothing was learned")
+                checks.refuse_not_finite(data, list(self._t.data), escape=False)
             for start in range(0, total, self.chunk):
                 out.append(self._chunk([d[start:start + self.chunk] for d in data]))
             self._chunk(None)
